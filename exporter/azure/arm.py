@@ -1,0 +1,279 @@
+"""The one HTTP path to Azure Resource Manager: session, timeouts, retries, throttling, paging.
+
+Policy, in one place:
+- 429: wait `Retry-After` (bounded), and hold every other request of the same subscription until
+  then, so a throttled subscription gets no retry storm.
+- 5xx, timeouts, connection resets, unreadable JSON: exponential backoff with full jitter, bounded
+  attempts.
+- 401: one token refresh and one retry per request.
+- Other 4xx: no retry; the caller decides (a 403 vault is down, its neighbours are not).
+- At most `max_in_flight` requests on the wire at once, whatever the number of poll threads.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+
+from exporter import __version__
+from exporter.azure.credential import TokenError, TokenSource
+from exporter.azure.telemetry import ApiTelemetry
+
+log = logging.getLogger(__name__)
+
+RETRYABLE_STATUSES = frozenset({408, 500, 502, 503, 504})
+DEFAULT_MAX_PAGES = 5000
+_CLAIMS = re.compile(r'claims="([^"]+)"')
+
+
+class ArmError(Exception):
+    """A request that failed for good. The message is safe to log: no token, no secret."""
+
+    def __init__(self, api: str, status: int | None, code: str, message: str) -> None:
+        self.api = api
+        self.status = status
+        self.code = code
+        detail = f"HTTP {status}" if status is not None else "no response"
+        super().__init__(f"{api}: {detail} {code}: {message}".rstrip(": "))
+
+
+class ArmClient:
+    """GETs JSON from ARM under the retry policy above, recording every attempt in telemetry."""
+
+    def __init__(
+        self,
+        base_url: str,
+        tokens: TokenSource,
+        telemetry: ApiTelemetry,
+        *,
+        session: requests.Session | None = None,
+        timeout: float = 30.0,
+        max_attempts: int = 4,
+        backoff_base: float = 1.0,
+        backoff_cap: float = 30.0,
+        retry_after_cap: float = 120.0,
+        max_in_flight: int = 8,
+        sleep: Callable[[float], None] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        parts = urlsplit(base_url.rstrip("/"))
+        self.base_url = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+        self._origin = (parts.scheme, parts.netloc)
+        self._tokens = tokens
+        self.telemetry = telemetry
+        self._session = session or _new_session(max_in_flight)
+        self._timeout = timeout
+        self._max_attempts = max_attempts
+        self._backoff_base = backoff_base
+        self._backoff_cap = backoff_cap
+        self._retry_after_cap = retry_after_cap
+        self._in_flight = threading.BoundedSemaphore(max_in_flight)
+        self._closed = threading.Event()
+        # Waits end early when the client is closed, so a shutdown never sits out a backoff.
+        self._sleep: Callable[[float], object] = sleep or self._closed.wait
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        self._gate_lock = threading.Lock()
+        self._not_before: dict[str, float] = {}
+
+    def close(self) -> None:
+        """Abort waits and refuse further requests; a request on the wire ends with its timeout."""
+        self._closed.set()
+        self._session.close()
+
+    def get(
+        self,
+        path: str,
+        *,
+        api: str,
+        params: Mapping[str, str] | None = None,
+        subscription_id: str = "",
+    ) -> Any:
+        """GET `path` (relative to the ARM base URL) and return its decoded JSON body."""
+        return self._request(self.base_url + path, params, api, subscription_id)
+
+    def pages(
+        self,
+        path: str,
+        *,
+        api: str,
+        api_version: str,
+        params: Mapping[str, str] | None = None,
+        subscription_id: str = "",
+        max_pages: int = DEFAULT_MAX_PAGES,
+    ) -> Iterator[list[Any]]:
+        """Yield the `value` list of each page, following `nextLink` until it is absent."""
+        query = {"api-version": api_version, **(params or {})}
+        body = self._request(self.base_url + path, query, api, subscription_id)
+        seen: set[str] = set()
+        for _ in range(max_pages):
+            values = body.get("value") if isinstance(body, dict) else None
+            yield values if isinstance(values, list) else []
+            link = body.get("nextLink") if isinstance(body, dict) else None
+            if not link or not isinstance(link, str):
+                return
+            url = self._next_url(link, api_version)
+            if url in seen:
+                raise ArmError(api, None, "PagingLoop", "nextLink repeated an earlier page")
+            seen.add(url)
+            body = self._request(url, None, api, subscription_id)
+        raise ArmError(api, None, "TooManyPages", f"stopped after {max_pages} pages")
+
+    def _next_url(self, link: str, api_version: str) -> str:
+        # nextLink may carry an old api-version (recorded: 2017-07-01 on a 2025 request) and a
+        # lowercase %24skiptoken: swap the version, keep every other byte of the query as sent.
+        # It is re-anchored on our own origin so the bearer token never goes to another host.
+        parts = urlsplit(link)
+        query = "&".join(
+            f"api-version={api_version}" if item.lower().startswith("api-version=") else item
+            for item in parts.query.split("&")
+            if item
+        )
+        if "api-version=" not in query:
+            query = f"api-version={api_version}&{query}" if query else f"api-version={api_version}"
+        return urlunsplit((*self._origin, parts.path, query, ""))
+
+    def _request(self, url: str, params: Mapping[str, str] | None, api: str, subscription_id: str) -> Any:
+        refreshed = False
+        attempt = 0
+        while True:
+            attempt += 1
+            self._wait_for_gate(subscription_id)
+            if self._closed.is_set():
+                raise ArmError(api, None, "Closed", "the exporter is shutting down")
+            try:
+                token = self._tokens.token()
+            except TokenError as exc:
+                raise ArmError(api, None, "TokenError", str(exc)) from None
+            started = time.monotonic()
+            try:
+                with self._in_flight:
+                    response = self._session.get(
+                        url,
+                        params=params,
+                        headers={"Authorization": f"Bearer {token}"},
+                        timeout=self._timeout,
+                    )
+            except requests.Timeout:
+                self.telemetry.record(api, "timeout", time.monotonic() - started)
+                failure = ArmError(api, None, "Timeout", f"no answer within {self._timeout:g}s")
+            except requests.RequestException as exc:
+                self.telemetry.record(api, "connection_error", time.monotonic() - started)
+                failure = ArmError(api, None, "ConnectionError", type(exc).__name__)
+            else:
+                self.telemetry.record(api, str(response.status_code), time.monotonic() - started)
+                if subscription_id:
+                    self.telemetry.record_ratelimit(subscription_id, response.headers)
+                status = response.status_code
+                if status == 200:
+                    try:
+                        return json.loads(response.content)
+                    except ValueError:
+                        self.telemetry.add_parse_errors({"response_body": 1})
+                        failure = ArmError(api, status, "InvalidJson", "response body is not JSON")
+                elif status == 401 and not refreshed:
+                    refreshed = True
+                    attempt -= 1  # the refresh retry is not a throttling/backoff attempt
+                    claims = _claims(response.headers.get("WWW-Authenticate", ""))
+                    try:
+                        self._tokens.refresh(token, claims)
+                    except TokenError as exc:
+                        raise ArmError(api, None, "TokenError", str(exc)) from None
+                    continue
+                elif status == 429:
+                    wait = _retry_after(response.headers.get("Retry-After"), default=self._backoff(attempt))
+                    failure = _error_from(api, response)
+                    if wait > self._retry_after_cap or attempt >= self._max_attempts:
+                        raise failure
+                    self._close_gate(subscription_id, wait)
+                    log.info("%s throttled (429); waiting %.1fs as Retry-After asks", api, wait)
+                    continue
+                elif status in RETRYABLE_STATUSES:
+                    failure = _error_from(api, response)
+                else:
+                    raise _error_from(api, response)
+                if status == 503 and response.headers.get("Retry-After"):
+                    wait = _retry_after(response.headers.get("Retry-After"), default=self._backoff(attempt))
+                    if attempt < self._max_attempts and wait <= self._retry_after_cap:
+                        self._close_gate(subscription_id, wait)
+                        continue
+            if attempt >= self._max_attempts:
+                raise failure
+            delay = self._backoff(attempt)
+            log.debug("%s failed (%s); retry %d in %.2fs", api, failure, attempt, delay)
+            self._sleep(delay)
+
+    def _backoff(self, attempt: int) -> float:
+        ceiling = min(self._backoff_cap, self._backoff_base * (2 ** (attempt - 1)))
+        return self._rng.uniform(ceiling / 2, ceiling)
+
+    def _close_gate(self, subscription_id: str, seconds: float) -> None:
+        until = time.monotonic() + seconds
+        with self._gate_lock:
+            self._not_before[subscription_id] = max(until, self._not_before.get(subscription_id, 0.0))
+
+    def _wait_for_gate(self, subscription_id: str) -> None:
+        with self._gate_lock:
+            until = self._not_before.get(subscription_id, 0.0)
+        remaining = until - time.monotonic()
+        if remaining > 0:
+            self._sleep(remaining)
+
+
+def _new_session(pool_size: int) -> requests.Session:
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=max(pool_size, 4), max_retries=0)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    session.headers["User-Agent"] = f"azure-backup-exporter/{__version__}"
+    session.headers["Accept"] = "application/json"
+    return session
+
+
+def _retry_after(value: str | None, default: float) -> float:
+    """Retry-After is seconds in ARM's answers; an HTTP date is allowed by RFC 9110 too."""
+    if not value:
+        return default
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return default
+
+
+def _claims(header: str) -> str | None:
+    """The claims challenge of a CAE 401 (`claims="<base64 JSON>"`), decoded as azure-core does."""
+    match = _CLAIMS.search(header)
+    if not match:
+        return None
+    raw = match.group(1)
+    try:
+        return base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
+    except (ValueError, UnicodeDecodeError):
+        return raw
+
+
+def _error_from(api: str, response: requests.Response) -> ArmError:
+    code, message = "", ""
+    try:
+        body = response.json()
+        error = body.get("error", {}) if isinstance(body, dict) else {}
+        if isinstance(error, dict):
+            code = str(error.get("code", ""))[:100]
+            message = str(error.get("message", ""))[:300]
+    except ValueError:
+        pass
+    return ArmError(api, response.status_code, code or response.reason or "", message)

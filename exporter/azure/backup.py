@@ -1,0 +1,111 @@
+"""The Azure Backup reads the exporter makes: jobs of a Recovery Services vault, vaults, subscriptions.
+
+Returns raw JSON objects; turning them into `Job`s is the parser's business (`exporter.jobs`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from exporter.azure.arm import ArmClient
+from exporter.model import VaultInfo, VaultRef
+
+# The jobs $filter takes UTC times in this 12-hour format (REST docs and recorded traffic).
+FILTER_TIME_FORMAT = "%Y-%m-%d %I:%M:%S %p"
+# The service rejects job windows longer than 30 days.
+MAX_WINDOW_SECONDS = 30 * 86400.0
+VAULTS_API_VERSION = "2025-08-01"
+SUBSCRIPTIONS_API_VERSION = "2022-12-01"
+
+
+def job_filter(start: float, end: float) -> str:
+    def fmt(ts: float) -> str:
+        return datetime.fromtimestamp(ts, UTC).strftime(FILTER_TIME_FORMAT)
+
+    return f"startTime eq '{fmt(start)}' and endTime eq '{fmt(end)}'"
+
+
+def windows(start: float, end: float) -> list[tuple[float, float]]:
+    """Split [start, end] into filter windows the service accepts, newest first."""
+    result: list[tuple[float, float]] = []
+    upper = end
+    while upper > start:
+        lower = max(start, upper - MAX_WINDOW_SECONDS)
+        result.append((lower, upper))
+        upper = lower
+    return result or [(start, end)]
+
+
+class RecoveryServicesApi:
+    def __init__(self, arm: ArmClient, api_version: str) -> None:
+        self._arm = arm
+        self._api_version = api_version
+
+    def list_jobs(self, vault: VaultRef, start: float, end: float) -> Iterator[list[Any]]:
+        """Yield pages of raw job objects whose start time lies in [start, end]."""
+        path = f"{vault.resource_id}/backupJobs"
+        for lower, upper in windows(start, end):
+            yield from self._arm.pages(
+                path,
+                api="list_jobs",
+                api_version=self._api_version,
+                params={"$filter": job_filter(lower, upper)},
+                subscription_id=vault.subscription_id,
+            )
+
+    def get_job(self, vault: VaultRef, job_id: str) -> Any:
+        return self._arm.get(
+            f"{vault.resource_id}/backupJobs/{job_id}",
+            api="get_job",
+            params={"api-version": self._api_version},
+            subscription_id=vault.subscription_id,
+        )
+
+    def list_subscriptions(self) -> list[str]:
+        ids: list[str] = []
+        for page in self._arm.pages(
+            "/subscriptions", api="list_subscriptions", api_version=SUBSCRIPTIONS_API_VERSION
+        ):
+            for entry in page:
+                if isinstance(entry, dict) and isinstance(entry.get("subscriptionId"), str):
+                    ids.append(entry["subscriptionId"])
+        return ids
+
+    def list_vaults(self, subscription_id: str) -> list[VaultInfo]:
+        infos: list[VaultInfo] = []
+        for page in self._arm.pages(
+            f"/subscriptions/{subscription_id}/providers/Microsoft.RecoveryServices/vaults",
+            api="list_vaults",
+            api_version=VAULTS_API_VERSION,
+            subscription_id=subscription_id,
+        ):
+            for entry in page:
+                info = vault_info(subscription_id, entry)
+                if info is not None:
+                    infos.append(info)
+        return infos
+
+
+def vault_info(subscription_id: str, entry: Any) -> VaultInfo | None:
+    """A vault list entry → VaultInfo; the resource group comes from its id."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
+        return None
+    segments = entry["id"].strip("/").split("/")
+    lowered = [s.lower() for s in segments]
+    try:
+        resource_group = segments[lowered.index("resourcegroups") + 1]
+    except (ValueError, IndexError):
+        return None
+    name = entry.get("name")
+    if not isinstance(name, str):
+        name = segments[-1]
+    tags = entry.get("tags")
+    if not isinstance(tags, dict):
+        tags = {}
+    return VaultInfo(
+        ref=VaultRef(subscription_id, resource_group, name),
+        location=str(entry.get("location") or ""),
+        tags=tuple(sorted((str(k), str(v)) for k, v in tags.items())),
+    )

@@ -1,0 +1,269 @@
+"""Tolerant parsing of Azure Recovery Services backup jobs into `exporter.model.Job`.
+
+One job JSON object (a list page item or a single-job GET body) becomes one `Job`. Azure's job
+payloads are loosely typed and vary by workload and api-version, so nothing here raises on JSON:
+each value that is present but cannot be read is counted in a caller-supplied `Counter` under its
+JSON field name (it feeds `azure_backup_exporter_parse_errors_total{field}`) and left out.
+
+The value formats (times, durations, sizes) are read by `exporter.values`, whose parsers raise
+`ValueError` on unreadable input; `job_size_bytes` and `parse_job` never raise: they turn each
+`ValueError` into a count.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections import Counter
+from collections.abc import Callable, Mapping
+from typing import Any, Final, TypeGuard
+
+from exporter.model import Job, TaskState
+from exporter.values import parse_duration, parse_size, parse_time
+
+__all__ = ["MAX_LABEL_CHARS", "UNKNOWN", "job_size_bytes", "parse_duration", "parse_job", "parse_size", "parse_time"]
+
+# Label value for a field Azure did not send or sent unreadable; a label value is never empty.
+UNKNOWN: Final = "unknown"
+
+# Error codes and titles become label values; Azure's messages can run to paragraphs.
+MAX_LABEL_CHARS: Final = 200
+
+def job_size_bytes(properties: Mapping[str, Any], errors: Counter[str]) -> float | None:
+    """The job's size in bytes from its `extendedInfo`, which only single-job GETs carry.
+
+    Tried in order, the first readable one wins: `propertyBag["Backup Size"]` ("11370 MB"; a bare
+    number is MB), `propertyBag["Data Transferred (in MB)"]` (workload jobs: "0"), then
+    DataProtection's `dataTransferredInBytes`. Each present but unreadable one is counted.
+    """
+    extended = properties.get("extendedInfo")
+    if extended is None:
+        return None
+    if not _is_object(extended):
+        errors["extendedInfo"] += 1
+        return None
+    return _size_from_extended_info(extended, errors)
+
+
+def _size_from_extended_info(extended: Mapping[str, Any], errors: Counter[str]) -> float | None:
+    bag = extended.get("propertyBag")
+    if bag is not None:
+        if _is_object(bag):
+            for key in ("Backup Size", "Data Transferred (in MB)"):
+                value = bag.get(key)
+                if value is not None:
+                    try:
+                        size = parse_size(value)
+                    except ValueError:
+                        errors[key] += 1
+                        continue
+                    if size is not None:
+                        return size
+        else:
+            errors["propertyBag"] += 1
+    return _read_size_in_bytes(extended.get("dataTransferredInBytes"), errors)
+
+
+def _read_size_in_bytes(value: object, errors: Counter[str]) -> float | None:
+    if value is None:
+        return None
+    try:
+        return parse_size(value, "B")
+    except ValueError:
+        errors["dataTransferredInBytes"] += 1
+        return None
+
+
+def parse_job(raw: Mapping[str, Any], errors: Counter[str]) -> Job | None:
+    """One Recovery Services job object (`{id, name, type, properties}`) → `Job`.
+
+    Returns None only when `raw` is not an object (counted as `job`) or has neither a usable
+    `name` nor an `id` to take the job id from (counted as `id`). Otherwise every field that is
+    missing is left at its default and every value that cannot be read is counted under its JSON
+    field name and left out; the job is still returned.
+
+    Labels: `entityFriendlyName` and `status` missing or unreadable → "unknown", counted (every
+    job has them, and the metrics hang on them); `backupManagementType` and `operation` missing →
+    "unknown", not counted (both are optional in Azure's schema), unreadable → counted. Unknown
+    statuses and operations pass through verbatim.
+
+    `duration` missing or unreadable falls back to endTime - startTime when both are known and in
+    order; a missing `endTime` (a job still running) is not an error. `errorDetails[0]` gives
+    `error_code` (a number becomes its decimal string) and `error_title` (`errorTitle`, else
+    `errorString`), both cut to MAX_LABEL_CHARS. `has_details` means `extendedInfo` was sent.
+
+    Error fields, a fixed set (they become label values): job, id, name, properties,
+    entityFriendlyName, backupManagementType, operation, status, startTime, endTime, duration,
+    errorDetails, extendedInfo, propertyBag, Backup Size, Data Transferred (in MB),
+    dataTransferredInBytes, progressPercentage, tasksList.
+    """
+    # The hot path of every poll (100,000 jobs): well-formed values are read inline, and only
+    # missing or odd ones go through the helpers below.
+    if not _is_object(raw):
+        errors["job"] += 1
+        return None
+    job_id = raw.get("name")
+    if type(job_id) is not str or not job_id:
+        job_id = _job_id_from_id(raw, job_id, errors)
+        if job_id is None:
+            errors["id"] += 1
+            return None
+    props = raw.get("properties")
+    if type(props) is not dict and not isinstance(props, Mapping):
+        errors["properties"] += 1
+        props = {}
+    get = props.get
+
+    item = get("entityFriendlyName")
+    if type(item) is not str or not item:
+        item = _label(item, "entityFriendlyName", errors, required=True)
+    management = get("backupManagementType")
+    if type(management) is not str or not management:
+        management = _label(management, "backupManagementType", errors, required=False)
+    operation = get("operation")
+    if type(operation) is not str or not operation:
+        operation = _label(operation, "operation", errors, required=False)
+    status = get("status")
+    if type(status) is not str or not status:
+        status = _label(status, "status", errors, required=True)
+
+    start = _read(get("startTime"), parse_time, "startTime", errors)
+    end = _read(get("endTime"), parse_time, "endTime", errors)
+    duration = _read(get("duration"), parse_duration, "duration", errors)
+    if duration is None and start is not None and end is not None and end >= start:
+        duration = end - start
+
+    error_code = error_title = None
+    details = get("errorDetails")
+    if details is not None:
+        error_code, error_title = _first_error(details, errors)
+
+    size = progress = None
+    tasks: tuple[TaskState, ...] = ()
+    extended = get("extendedInfo")
+    if extended is not None:
+        if _is_object(extended):
+            size = _size_from_extended_info(extended, errors)
+            progress = _progress(extended.get("progressPercentage"), errors)
+            task_list = extended.get("tasksList")
+            if task_list is not None:
+                tasks = _tasks(task_list, errors)
+        else:
+            errors["extendedInfo"] += 1
+
+    return Job(
+        job_id,
+        item,
+        management,
+        operation,
+        status,
+        start,
+        end,
+        duration,
+        size,
+        error_code,
+        error_title,
+        progress,
+        tasks,
+        "extendedInfo" in props,
+    )
+
+
+def _read(value: object, parse: Callable[[object], float | None], field: str, errors: Counter[str]) -> float | None:
+    """One value through its parser; unreadable means counted under its field and left out."""
+    if value is None:
+        return None
+    try:
+        return parse(value)
+    except ValueError:
+        errors[field] += 1
+        return None
+
+
+def _is_object(value: object) -> TypeGuard[Mapping[str, Any]]:
+    # json.loads gives dicts; the exact-type test skips the slower ABC check for them.
+    return type(value) is dict or isinstance(value, Mapping)
+
+
+def _job_id_from_id(raw: Mapping[str, Any], name: object, errors: Counter[str]) -> str | None:
+    if name is not None and name != "":
+        errors["name"] += 1
+    resource_id = raw.get("id")
+    if isinstance(resource_id, str):
+        # ".../backupJobs/{name}"; a trailing slash is tolerated.
+        last = resource_id.rstrip("/").rpartition("/")[2]
+        if last:
+            return last
+    return None
+
+
+def _label(value: object, field: str, errors: Counter[str], *, required: bool) -> str:
+    if isinstance(value, str) and value:
+        return value
+    if required or (value is not None and value != ""):
+        errors[field] += 1
+    return UNKNOWN
+
+
+def _first_error(details: object, errors: Counter[str]) -> tuple[str | None, str | None]:
+    if not isinstance(details, list):
+        errors["errorDetails"] += 1
+        return None, None
+    if not details:
+        return None, None
+    first = details[0]
+    if not _is_object(first):
+        errors["errorDetails"] += 1
+        return None, None
+    # Recovery Services sends errorCode as a number (510008), other sources as a string.
+    code = first.get("errorCode")
+    if isinstance(code, int) and not isinstance(code, bool):
+        code = str(code)
+    # The title is a stable identifier; errorString is prose, used only when there is no title.
+    title = _error_text(first.get("errorTitle"), errors)
+    if title is None:
+        title = _error_text(first.get("errorString"), errors)
+    return _error_text(code, errors), title
+
+
+def _error_text(value: object, errors: Counter[str]) -> str | None:
+    # Both end up as label values: kept short, and blank means absent.
+    if isinstance(value, str):
+        text = value.strip()
+        return text[:MAX_LABEL_CHARS] if text else None
+    if value is not None:
+        errors["errorDetails"] += 1
+    return None
+
+
+def _progress(value: object, errors: Counter[str]) -> float | None:
+    if value is None:
+        return None
+    ratio = math.nan
+    if isinstance(value, int | float | str) and not isinstance(value, bool):
+        with contextlib.suppress(ValueError, OverflowError):
+            ratio = float(value) / 100
+    if not math.isfinite(ratio):
+        errors["progressPercentage"] += 1
+        return None
+    return min(max(ratio, 0.0), 1.0)
+
+
+def _tasks(task_list: object, errors: Counter[str]) -> tuple[TaskState, ...]:
+    if not isinstance(task_list, list):
+        errors["tasksList"] += 1
+        return ()
+    tasks = []
+    for task in task_list:
+        if not _is_object(task):
+            errors["tasksList"] += 1
+            continue
+        name, status = task.get("taskId"), task.get("status")
+        if not (isinstance(name, str) and name):
+            errors["tasksList"] += 1
+            continue
+        if not (isinstance(status, str) and status):
+            errors["tasksList"] += 1
+            status = UNKNOWN
+        tasks.append(TaskState(name, status))
+    return tuple(tasks)

@@ -1,0 +1,288 @@
+"""Snapshot → Prometheus metric families. Pure: no I/O, no clock, no shared mutable state."""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+
+from exporter import __version__
+from exporter.azure.telemetry import API_DURATION_BUCKETS, HistogramData, TelemetrySnapshot
+from exporter.config import vault_tag_label
+from exporter.model import FINISHED_STATUSES, KNOWN_STATUSES, Job
+from exporter.store import DURATION_BUCKETS, Snapshot, VaultView
+
+ITEM_LABELS = ["subscription_id", "resource_group", "vault", "backup_management_type", "item", "operation"]
+SERIES_LABELS = ["subscription_id", "resource_group", "vault", "backup_management_type", "operation"]
+VAULT_LABELS = ["subscription_id", "resource_group", "vault"]
+# Counters start at 0 for every final status, so the first failure is an increase Prometheus sees.
+FINAL_STATUSES = tuple(s for s in KNOWN_STATUSES if s in FINISHED_STATUSES)
+TASK_STATUSES = ("NotStarted", "InProgress", "Completed", "CompletedWithWarnings", "Failed", "Cancelled")
+CACHED = "Cached; refreshed every poll."
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """What one poll hands to the renderer: the store's snapshot and the API telemetry."""
+
+    snapshot: Snapshot
+    telemetry: TelemetrySnapshot
+
+
+def _state_set(family: GaugeMetricFamily, labels: list[str], current: str, known: Sequence[str]) -> None:
+    for status in known:
+        family.add_metric([*labels, status], 1.0 if status == current else 0.0)
+    if current not in known:  # unknown statuses pass through verbatim
+        family.add_metric([*labels, current], 1.0)
+
+
+def _histogram(
+    family: HistogramMetricFamily, labels: list[str], bounds: Sequence[float], data: HistogramData
+) -> None:
+    cumulative = 0
+    buckets: list[tuple[str, float]] = []
+    for bound, count in zip((*bounds, float("inf")), data.bucket_counts, strict=True):
+        cumulative += count
+        # Same `le` spelling as the client library's own histograms: 60.0, 0.05, +Inf.
+        buckets.append(("+Inf" if bound == float("inf") else repr(float(bound)), float(cumulative)))
+    family.add_metric(labels, buckets, data.total)
+
+
+class BackupCollector(Collector):
+    """Azure Backup job metrics from the latest published snapshot.
+
+    Sample (one item, values from the last completed poll):
+
+        azure_backup_job_last_status{subscription_id="0000…",resource_group="rg-backup",vault="vault-prod",
+            backup_management_type="AzureIaasVM",item="vm-app-01",operation="Backup",status="Completed"} 1.0
+        azure_backup_job_last_status{…,status="Failed"} 0.0
+        azure_backup_job_last_start_timestamp_seconds{…} 1.7637e+09
+        azure_backup_job_last_end_timestamp_seconds{…} 1.7637e+09
+        azure_backup_job_last_duration_seconds{…} 2477.93
+        azure_backup_job_last_size_bytes{…} 1.1922309e+10
+        azure_backup_job_last_success_timestamp_seconds{…} 1.7637e+09
+        azure_backup_job_last_error_info{…,error_code="510008",error_title="OperationCancelled…"} 1.0
+        azure_backup_jobs_total{…,status="Completed"} 7.0
+        azure_backup_job_size_bytes_total{…} 8.3e+10
+        azure_backup_job_duration_seconds_bucket{…,backup_management_type=…,operation="Backup",le="3600"} 6.0
+        azure_backup_tracked_job_status{…,vault=…,job_id="41f3…",item="vm-app-01",operation="Backup",
+            status="InProgress"} 1.0
+        azure_backup_tracked_job_progress_ratio{…,job_id="41f3…"} 0.42
+        azure_backup_tracked_job_task_status{…,job_id="41f3…",task="Take Snapshot",status="Completed"} 1.0
+        azure_backup_vault_info{…,vault=…,location="westeurope",tag_team="payments"} 1.0
+        azure_backup_exporter_target_up{subscription_id=…,resource_group=…,vault=…} 1.0
+        azure_backup_exporter_api_requests_total{api="list_jobs",code="200"} 42.0
+        azure_backup_exporter_api_ratelimit_remaining{subscription_id=…,scope="subscription-reads"} 11999.0
+        azure_backup_exporter_parse_errors_total{field="duration"} 1.0
+        azure_backup_exporter_build_info{version="0.1.0",python_version="3.11.7"} 1.0
+    """
+
+    def __init__(self, source: Callable[[], Published | None], vault_tags: Sequence[str] = ()) -> None:
+        self._source = source
+        self._vault_tags = tuple(vault_tags)
+
+    def collect(self) -> Iterator[Metric]:
+        published = self._source()
+        if published is not None:
+            yield from self._job_families(published.snapshot)
+            yield from self._tracked_families(published.snapshot.vaults)
+            yield from self._vault_families(published.snapshot.vaults)
+            yield from _telemetry_families(published.telemetry)
+        build = GaugeMetricFamily(
+            "azure_backup_exporter_build_info",
+            "Build information of the exporter.",
+            labels=["version", "python_version"],
+        )
+        build.add_metric([__version__, platform.python_version()], 1.0)
+        yield build
+
+    def _job_families(self, snapshot: Snapshot) -> Iterator[Metric]:
+        def gauge(name: str, text: str, extra: Sequence[str] = ()) -> GaugeMetricFamily:
+            return GaugeMetricFamily(name, f"{text} {CACHED}", labels=[*ITEM_LABELS, *extra])
+
+        status = gauge(
+            "azure_backup_job_last_status",
+            "Status of the item's latest job (1) among the known statuses (0).",
+            ["status"],
+        )
+        start = gauge("azure_backup_job_last_start_timestamp_seconds", "Start time of the item's latest job.")
+        end = gauge(
+            "azure_backup_job_last_end_timestamp_seconds", "End time of the item's latest finished job."
+        )
+        duration = gauge(
+            "azure_backup_job_last_duration_seconds", "Duration of the item's latest finished job."
+        )
+        size = gauge(
+            "azure_backup_job_last_size_bytes",
+            "Size of the item's latest finished job that reported one (MB = 1024^2 bytes).",
+        )
+        success = gauge(
+            "azure_backup_job_last_success_timestamp_seconds",
+            "End time of the item's latest Completed or CompletedWithWarnings job; "
+            "kept after it leaves the lookback window.",
+        )
+        error = gauge(
+            "azure_backup_job_last_error_info",
+            "Error of the item's latest finished job, present while that job failed.",
+            ["error_code", "error_title"],
+        )
+        jobs = CounterMetricFamily(
+            "azure_backup_jobs",
+            f"Finished jobs by final status, each job counted once. {CACHED}",
+            labels=[*ITEM_LABELS, "status"],
+        )
+        size_total = CounterMetricFamily(
+            "azure_backup_job_size_bytes", f"Sum of the sizes of finished jobs. {CACHED}", labels=ITEM_LABELS
+        )
+        for key, view in snapshot.items:
+            labels = list(key)
+            if view.latest is not None:
+                _state_set(status, labels, view.latest.status, KNOWN_STATUSES)
+                if view.latest.start_time is not None:
+                    start.add_metric(labels, view.latest.start_time)
+            finished = view.latest_finished
+            if finished is not None:
+                if finished.end_time is not None:
+                    end.add_metric(labels, finished.end_time)
+                if finished.duration_seconds is not None:
+                    duration.add_metric(labels, finished.duration_seconds)
+                if finished.status == "Failed":
+                    error.add_metric(
+                        [*labels, finished.error_code or "unknown", finished.error_title or "unknown"], 1.0
+                    )
+            if view.latest_size is not None:
+                size.add_metric(labels, view.latest_size)
+            if view.last_success is not None:
+                success.add_metric(labels, view.last_success)
+            counts = dict(view.counts)
+            for final in (*FINAL_STATUSES, *sorted(s for s in counts if s not in FINAL_STATUSES)):
+                jobs.add_metric([*labels, final], float(counts.get(final, 0)))
+            size_total.add_metric(labels, view.size_total)
+        yield from (status, start, end, duration, size, success, error, jobs, size_total)
+        hist = HistogramMetricFamily(
+            "azure_backup_job_duration_seconds",
+            f"Durations of finished jobs. {CACHED}",
+            labels=SERIES_LABELS,
+        )
+        for series, data in snapshot.histograms:
+            _histogram(
+                hist,
+                list(series),
+                DURATION_BUCKETS,
+                HistogramData(data.bucket_counts, data.total, data.count),
+            )
+        yield hist
+
+    def _tracked_families(self, vaults: Sequence[VaultView]) -> Iterator[Metric]:
+        def gauge(name: str, text: str, extra: Sequence[str]) -> GaugeMetricFamily:
+            return GaugeMetricFamily(name, f"{text} {CACHED}", labels=[*VAULT_LABELS, "job_id", *extra])
+
+        status = gauge(
+            "azure_backup_tracked_job_status",
+            "Status of a job listed under a target's jobs:.",
+            ["item", "operation", "status"],
+        )
+        duration = gauge(
+            "azure_backup_tracked_job_duration_seconds", "Duration (so far) of a tracked job.", []
+        )
+        size = gauge("azure_backup_tracked_job_size_bytes", "Size of a tracked job.", [])
+        progress = gauge("azure_backup_tracked_job_progress_ratio", "Progress of a tracked job, 0 to 1.", [])
+        tasks = gauge(
+            "azure_backup_tracked_job_task_status",
+            "Status of each task of a tracked job.",
+            ["task", "status"],
+        )
+        for vault in vaults:
+            for job in vault.tracked:
+                labels = [*vault.info.ref.labels, job.job_id]
+                _state_set(status, [*labels, job.item, job.operation], job.status, KNOWN_STATUSES)
+                _optional(duration, labels, job.duration_seconds)
+                _optional(size, labels, job.size_bytes)
+                _optional(progress, labels, _progress(job))
+                for task in job.tasks:
+                    _state_set(tasks, [*labels, task.name], task.status, TASK_STATUSES)
+        yield from (status, duration, size, progress, tasks)
+
+    def _vault_families(self, vaults: Sequence[VaultView]) -> Iterator[Metric]:
+        info = GaugeMetricFamily(
+            "azure_backup_vault_info",
+            "A monitored vault, with its location and selected tags; join on it to route alerts.",
+            labels=[*VAULT_LABELS, "location", *(vault_tag_label(t) for t in self._vault_tags)],
+        )
+        up = GaugeMetricFamily(
+            "azure_backup_exporter_target_up",
+            "1 if the last poll of the vault succeeded.",
+            labels=VAULT_LABELS,
+        )
+        last = GaugeMetricFamily(
+            "azure_backup_exporter_target_last_success_timestamp_seconds",
+            "Time of the vault's last successful poll.",
+            labels=VAULT_LABELS,
+        )
+        took = GaugeMetricFamily(
+            "azure_backup_exporter_target_poll_duration_seconds",
+            "Duration of the vault's last poll.",
+            labels=VAULT_LABELS,
+        )
+        for vault in vaults:
+            labels = list(vault.info.ref.labels)
+            tags = dict(vault.info.tags)
+            info.add_metric([*labels, vault.info.location, *(tags.get(t, "") for t in self._vault_tags)], 1.0)
+            if not vault.polled:
+                continue
+            up.add_metric(labels, 1.0 if vault.up else 0.0)
+            _optional(last, labels, vault.last_success)
+            _optional(took, labels, vault.poll_duration)
+        yield from (info, up, last, took)
+
+
+def _progress(job: Job) -> float | None:
+    if job.progress_ratio is not None:
+        return job.progress_ratio
+    return 1.0 if job.finished else None
+
+
+def _optional(family: GaugeMetricFamily, labels: list[str], value: float | None) -> None:
+    if value is not None:
+        family.add_metric(labels, value)
+
+
+def _telemetry_families(telemetry: TelemetrySnapshot) -> Iterator[Metric]:
+    requests = CounterMetricFamily(
+        "azure_backup_exporter_api_requests",
+        "Requests to Azure by API and HTTP status (or error kind).",
+        labels=["api", "code"],
+    )
+    for (api, code), count in sorted(telemetry.requests.items()):
+        requests.add_metric([api, code], float(count))
+    yield requests
+    durations = HistogramMetricFamily(
+        "azure_backup_exporter_api_request_duration_seconds", "Duration of requests to Azure.", labels=["api"]
+    )
+    for api, data in sorted(telemetry.durations.items()):
+        _histogram(durations, [api], API_DURATION_BUCKETS, data)
+    yield durations
+    remaining = GaugeMetricFamily(
+        "azure_backup_exporter_api_ratelimit_remaining",
+        "Last x-ms-ratelimit-remaining-<scope> header Azure sent for the subscription.",
+        labels=["subscription_id", "scope"],
+    )
+    for (sub, scope), value in sorted(telemetry.ratelimit_remaining.items()):
+        remaining.add_metric([sub, scope], value)
+    yield remaining
+    errors = CounterMetricFamily(
+        "azure_backup_exporter_parse_errors",
+        "Values from Azure that could not be parsed; the job is still counted.",
+        labels=["field"],
+    )
+    for name, count in sorted(telemetry.parse_errors.items()):
+        errors.add_metric([name], float(count))
+    yield errors

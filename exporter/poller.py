@@ -1,0 +1,306 @@
+"""The schedule: which vaults to read, which window of their jobs, and when.
+
+Cold start reads `lookback`; every later poll of a vault asks only for the jobs that started since
+its previous poll (minus an overlap) — and reaches back far enough to re-list the jobs it saw in
+progress, so a job that finishes later is seen finished even if it started long ago. A quiet vault
+costs one request a poll; a newly finished job costs one details GET, once.
+
+Each vault is polled in a worker thread and only reads its own cursor; results are folded into the
+store by the scheduling thread alone, so the store has one writer. A failed vault keeps its last
+good series (the store is untouched) and shows `target_up 0`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+
+from exporter.azure.arm import ArmError
+from exporter.azure.backup import RecoveryServicesApi
+from exporter.azure.telemetry import ApiTelemetry
+from exporter.config import Config, Target
+from exporter.jobs import parse_job
+from exporter.model import Job, VaultInfo, VaultRef
+from exporter.store import MAX_DETAIL_ATTEMPTS, Snapshot, Store, VaultState
+
+log = logging.getLogger(__name__)
+
+# Jobs become visible in the list a little after their startTime; re-read this much of the
+# previous window so none falls between two polls.
+WINDOW_OVERLAP_SECONDS = 600.0
+# While some vaults are still being read, publish what the finished ones brought at most this often.
+PUBLISH_EVERY_SECONDS = 5.0
+STOP_CHECK_SECONDS = 0.5
+# A cold start counts the lookback's jobs from the list alone (a details GET for each would make
+# it cost one request per job); the latest finished job of each item then gets its details —
+# its size — over the next polls, this many per vault and poll.
+BACKFILL_PER_POLL = 20
+
+
+@dataclass(slots=True)
+class VaultPoll:
+    """What one poll of one vault brought back, to be folded into the store."""
+
+    ref: VaultRef
+    ok: bool = False
+    jobs: list[Job] = field(default_factory=list)
+    tracked: list[Job] = field(default_factory=list)
+    pending: dict[str, tuple[Job, int]] = field(default_factory=dict)
+    backfill: list[str] = field(default_factory=list)
+    window_end: float | None = None
+    duration: float = 0.0
+    parse_errors: Counter[str] = field(default_factory=Counter)
+
+
+class Poller:
+    def __init__(
+        self,
+        config: Config,
+        api: RecoveryServicesApi,
+        store: Store,
+        telemetry: ApiTelemetry,
+        publish: Callable[[Snapshot], object],
+        *,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config
+        self._api = api
+        self._store = store
+        self._telemetry = telemetry
+        self._publish = publish
+        self._clock = clock
+        self._monotonic = monotonic
+        self._pool = ThreadPoolExecutor(config.collection.concurrency, thread_name_prefix="poll")
+        self._discovered: dict[str, list[VaultInfo]] = {}
+        self._next_discovery = -1.0
+        self._next_poll: dict[VaultRef, float] = {}
+        self._in_flight: dict[Future[VaultPoll], VaultRef] = {}
+        self._busy: set[VaultRef] = set()
+        self.polls_completed = 0
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # -- the two ways to run --------------------------------------------------------------------
+    def poll_once(self) -> bool:
+        """Discover (when due), poll every vault once, publish; True if every vault succeeded."""
+        if self._monotonic() >= self._next_discovery:
+            self._discover()
+        for ref in self._store.vault_refs():
+            self._submit(ref)
+        while self._in_flight:
+            done, _ = wait(list(self._in_flight), return_when=FIRST_COMPLETED)
+            self._collect(done)
+        self._publish(self._store.snapshot())
+        return all(self._store.vault(ref).up for ref in self._store.vault_refs())
+
+    def run(self, stop: threading.Event) -> None:
+        """Poll each vault every `interval` on a monotonic clock until `stop` is set."""
+        last_publish = self._monotonic()
+        dirty = False
+        while not stop.is_set():
+            now = self._monotonic()
+            if now >= self._next_discovery:
+                self._discover()
+                dirty = True
+            for ref in self._store.vault_refs():
+                # A vault whose poll overruns its interval is not started twice.
+                if ref not in self._busy and self._next_poll.get(ref, -1.0) <= now:
+                    self._submit(ref)
+            timeout = self._seconds_to_next_event()
+            done, _ = wait(list(self._in_flight), timeout=timeout, return_when=FIRST_COMPLETED)
+            if not self._in_flight:
+                stop.wait(timeout)
+            if done:
+                self._collect(done)
+                dirty = True
+            idle = not self._in_flight
+            if dirty and (idle or self._monotonic() - last_publish >= PUBLISH_EVERY_SECONDS):
+                self._publish(self._store.snapshot())
+                last_publish = self._monotonic()
+                dirty = False
+
+    def _seconds_to_next_event(self) -> float:
+        now = self._monotonic()
+        due = [self._next_discovery, *self._next_poll.values()]
+        soonest = min(due) if due else now + 1.0
+        # Short enough that a stop request is noticed promptly while polls are in flight.
+        return min(max(soonest - now, 0.05), STOP_CHECK_SECONDS)
+
+    # -- discovery ------------------------------------------------------------------------------
+    def _discover(self) -> None:
+        collection = self.config.collection
+        self._next_discovery = self._monotonic() + collection.discovery_interval
+        targets = self.config.targets
+        subscriptions = {t.subscription_id for t in targets if t.subscription_id != "*"}
+        if any(t.subscription_id == "*" for t in targets):
+            try:
+                subscriptions.update(self._api.list_subscriptions())
+            except ArmError as exc:
+                log.warning("listing subscriptions failed: %s", exc)
+                subscriptions.update(self._discovered)
+        futures = {sub: self._pool.submit(self._api.list_vaults, sub) for sub in sorted(subscriptions)}
+        for sub, future in futures.items():
+            try:
+                self._discovered[sub] = future.result()
+            except ArmError as exc:
+                # Keep what the last good discovery found; an explicitly named vault is polled anyway.
+                log.warning("listing vaults of subscription %s failed: %s", sub, exc)
+        infos: dict[VaultRef, VaultInfo] = {}
+        tracked: dict[VaultRef, tuple[str, ...]] = {}
+        for target in targets:
+            for info in self._resolve(target):
+                infos.setdefault(info.ref, info)
+                if target.jobs:
+                    tracked[info.ref] = tracked.get(info.ref, ()) + target.jobs
+        self._store.set_vaults(infos.values(), tracked)
+        self._next_poll = {ref: self._next_poll.get(ref, -1.0) for ref in infos}
+
+    def _resolve(self, target: Target) -> list[VaultInfo]:
+        if not target.is_discovery:
+            ref = VaultRef(target.subscription_id, target.resource_group or "", target.vault or "")
+            known = {
+                (i.ref.resource_group.lower(), i.ref.vault.lower()): i
+                for i in self._discovered.get(target.subscription_id, [])
+            }
+            found = known.get((ref.resource_group.lower(), ref.vault.lower()))
+            return [VaultInfo(ref, found.location, found.tags) if found else VaultInfo(ref)]
+        subs = list(self._discovered) if target.subscription_id == "*" else [target.subscription_id]
+        return [
+            info for sub in subs for info in self._discovered.get(sub, []) if target.matches(info.ref.vault)
+        ]
+
+    # -- one vault ------------------------------------------------------------------------------
+    def _submit(self, ref: VaultRef) -> None:
+        self._next_poll[ref] = self._monotonic() + self.config.collection.interval
+        state = self._store.vault(ref)
+        self._in_flight[self._pool.submit(self._poll_vault, ref, state)] = ref
+        self._busy.add(ref)
+
+    def _collect(self, done: set[Future[VaultPoll]]) -> None:
+        for future in done:
+            ref = self._in_flight.pop(future)
+            self._busy.discard(ref)
+            result = future.result()  # _poll_vault catches what Azure can throw
+            self._telemetry.add_parse_errors(result.parse_errors)
+            if not self._store.has_vault(ref):
+                continue
+            if result.ok:
+                self._store.apply(ref, result.jobs)
+                for job in result.tracked:
+                    self._store.set_tracked(ref, job)
+                vault = self._store.vault(ref)
+                vault.pending_details = result.pending
+                vault.backfill = result.backfill
+            self._store.record_poll(ref, ok=result.ok, duration=result.duration, window_end=result.window_end)
+            self.polls_completed += 1
+
+    def _window_start(self, state: VaultState, now: float) -> float:
+        floor = now - self.config.collection.lookback
+        start = floor if state.watermark is None else max(floor, state.watermark - WINDOW_OVERLAP_SECONDS)
+        if state.in_progress:
+            start = min(start, min(state.in_progress.values()) - 1.0)
+        return max(floor, start)
+
+    def _poll_vault(self, ref: VaultRef, state: VaultState) -> VaultPoll:
+        started = self._monotonic()
+        result = VaultPoll(ref)
+        now = self._clock()
+        try:
+            listed = self._list(ref, self._window_start(state, now), now, result.parse_errors)
+        except ArmError as exc:
+            log.warning("polling vault %s failed: %s", ref, exc)
+            result.duration = self._monotonic() - started
+            return result
+        result.ok = True
+        result.window_end = now
+        details = self.config.collection.job_details
+        if state.watermark is None:
+            result.jobs = listed
+            result.backfill = _latest_finished_ids(listed) if details else []
+        else:
+            pending = dict(state.pending_details)
+            for job in listed:
+                if details and job.finished and job.job_id not in state.counted:
+                    pending.setdefault(job.job_id, (job, 0))
+                else:
+                    result.jobs.append(job)
+            result.jobs.extend(self._details(ref, pending, result.parse_errors))
+            result.pending = pending
+            result.jobs.extend(self._backfill(ref, state.backfill[:BACKFILL_PER_POLL], result.parse_errors))
+            result.backfill = state.backfill[BACKFILL_PER_POLL:]
+        result.tracked = self._tracked(ref, state, result.parse_errors)
+        result.duration = self._monotonic() - started
+        return result
+
+    def _list(self, ref: VaultRef, start: float, end: float, errors: Counter[str]) -> list[Job]:
+        allowed = self.config.collection.operations
+        jobs: list[Job] = []
+        for page in self._api.list_jobs(ref, start, end):
+            for raw in page:
+                job = parse_job(raw, errors)
+                if job is not None and (not allowed or job.operation in allowed):
+                    jobs.append(job)
+        return jobs
+
+    def _details(self, ref: VaultRef, pending: dict[str, tuple[Job, int]], errors: Counter[str]) -> list[Job]:
+        """GET each newly finished job once; on failure retry next poll, then fall back to the list."""
+        ready: list[Job] = []
+        for job_id, (listed, tries) in list(pending.items()):
+            try:
+                detailed = parse_job(self._api.get_job(ref, job_id), errors)
+            except ArmError as exc:
+                if exc.status != 404 and tries + 1 < MAX_DETAIL_ATTEMPTS:
+                    pending[job_id] = (listed, tries + 1)
+                    continue
+                log.info("details of job %s in %s unavailable (%s); using the list entry", job_id, ref, exc)
+                detailed = None
+            del pending[job_id]
+            ready.append(detailed if detailed is not None and detailed.finished else listed)
+        return ready
+
+    def _backfill(self, ref: VaultRef, job_ids: list[str], errors: Counter[str]) -> list[Job]:
+        found: list[Job] = []
+        for job_id in job_ids:
+            try:
+                job = parse_job(self._api.get_job(ref, job_id), errors)
+            except ArmError as exc:
+                log.debug("details of job %s in %s unavailable: %s", job_id, ref, exc)
+                continue
+            if job is not None and job.finished:
+                found.append(job)
+        return found
+
+    def _tracked(self, ref: VaultRef, state: VaultState, errors: Counter[str]) -> list[Job]:
+        found: list[Job] = []
+        for job_id in state.tracked_ids:
+            known = state.tracked.get(job_id)
+            if known is not None and known.finished and known.has_details:
+                continue  # a finished job never changes
+            try:
+                job = parse_job(self._api.get_job(ref, job_id), errors)
+            except ArmError as exc:
+                log.warning("tracked job %s in %s: %s", job_id, ref, exc)
+                continue
+            if job is not None:
+                found.append(job)
+        return found
+
+
+def _latest_finished_ids(jobs: list[Job]) -> list[str]:
+    """The latest finished job of each item and operation: the one whose size the metrics show."""
+    latest: dict[tuple[str, str, str], Job] = {}
+    for job in jobs:
+        if not job.finished:
+            continue
+        key = (job.backup_management_type, job.item, job.operation)
+        known = latest.get(key)
+        if known is None or (job.start_time or 0.0) > (known.start_time or 0.0):
+            latest[key] = job
+    return [job.job_id for job in latest.values()]

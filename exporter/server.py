@@ -1,0 +1,155 @@
+"""HTTP: /metrics (prerendered bytes), / (landing page), /-/healthy, /-/ready.
+
+No handler does I/O beyond its own socket or waits on a poll: each reads the one `Exposition`
+the poller published last.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
+
+from exporter import __version__
+from exporter.rendering import CONTENT_TYPE, Exposition
+
+log = logging.getLogger(__name__)
+TEXT = "text/plain; charset=utf-8"
+
+
+class ListenAddressError(ValueError):
+    pass
+
+
+def parse_listen_address(value: str) -> tuple[str, int]:
+    """`:9984`, `127.0.0.1:0`, `[::1]:9984` → (host, port); an empty host means every interface."""
+    host, sep, port_text = value.rpartition(":")
+    if not sep or not port_text.isdigit() or int(port_text) > 65535:
+        raise ListenAddressError(f"--web.listen-address: {value!r} is not host:port (e.g. :9984)")
+    return host.strip("[]"), int(port_text)
+
+
+class ExporterHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = f"azure-backup-exporter/{__version__}"
+    server: ExporterHTTPServer
+    routes: ClassVar[dict[str, str]] = {"/": "landing", "/-/healthy": "healthy", "/-/ready": "ready"}
+
+    def do_GET(self) -> None:
+        self._respond(head=False)
+
+    def do_HEAD(self) -> None:
+        self._respond(head=True)
+
+    def _respond(self, *, head: bool) -> None:
+        with self.server.in_flight():
+            self._route(head=head)
+
+    def _route(self, *, head: bool) -> None:
+        path = self.path.split("?", 1)[0]
+        exposition = self.server.source()
+        if path == self.server.telemetry_path:
+            gzip_ok = "gzip" in self.headers.get("Accept-Encoding", "").lower()
+            body = exposition.gzipped if gzip_ok else exposition.plain
+            self._send(200, CONTENT_TYPE, body, head=head, gzipped=gzip_ok)
+        elif self.routes.get(path) == "healthy":
+            self._send(200, TEXT, b"Healthy\n", head=head)
+        elif self.routes.get(path) == "ready":
+            if exposition.ready:
+                self._send(200, TEXT, b"Ready\n", head=head)
+            else:
+                self._send(503, TEXT, b"Not ready: first poll not finished\n", head=head)
+        elif self.routes.get(path) == "landing":
+            self._send(200, "text/html; charset=utf-8", self._landing(exposition), head=head)
+        else:
+            self._send(404, TEXT, b"Not found\n", head=head)
+
+    def _send(
+        self, status: int, content_type: str, body: bytes, *, head: bool, gzipped: bool = False
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        if gzipped:
+            self.send_header("Content-Encoding", "gzip")
+        self.send_header("Vary", "Accept-Encoding")
+        self.end_headers()
+        if not head:
+            self.wfile.write(body)
+
+    def _landing(self, exposition: Exposition) -> bytes:
+        path = html.escape(self.server.telemetry_path, quote=True)
+        rows = "".join(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>".format(
+                *(html.escape(v) for v in (*view.info.ref.labels, _state(view.polled, view.up)))
+            )
+            for view in exposition.vaults
+        )
+        page = (
+            "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Azure Backup Exporter</title>"
+            f"</head><body><h1>Azure Backup Exporter</h1><p>Version {html.escape(__version__)}</p>"
+            f"<p><a href='{path}'>Metrics</a> · <a href='/-/healthy'>Health</a> · "
+            "<a href='/-/ready'>Ready</a></p><h2>Targets</h2><table><tr><th>Subscription</th>"
+            "<th>Resource group</th><th>Vault</th><th>State</th></tr>"
+            f"{rows}</table></body></html>"
+        )
+        return page.encode()
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the stdlib's name
+        log.debug("%s %s", self.address_string(), format % args)
+
+
+def _state(polled: bool, up: bool) -> str:
+    if not polled:
+        return "pending"
+    return "up" if up else "down"
+
+
+class ExporterHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    # Scrapes are short; a deep backlog lets a burst of scrapers queue instead of being refused.
+    request_queue_size = 128
+
+    def __init__(
+        self, address: tuple[str, int], source: Callable[[], Exposition], telemetry_path: str = "/metrics"
+    ) -> None:
+        self.source = source
+        self.telemetry_path = telemetry_path
+        self._active = 0
+        self._idle = threading.Condition()
+        if ":" in address[0]:
+            import socket  # noqa: PLC0415 - only IPv6 listeners need it
+
+            self.address_family = socket.AF_INET6
+        super().__init__(address, ExporterHandler)
+
+    @contextlib.contextmanager
+    def in_flight(self) -> Iterator[None]:
+        with self._idle:
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._active -= 1
+                self._idle.notify_all()
+
+    def drain(self, timeout: float) -> bool:
+        """Wait until no response is being written (SIGTERM lets the one in flight finish)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._active == 0, timeout)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        shown = host if isinstance(host, str) and ":" not in host else f"[{host!s}]"
+        return f"http://{shown}:{port}"
+
+    def serve_in_thread(self) -> threading.Thread:
+        thread = threading.Thread(target=self.serve_forever, name="http", daemon=True)
+        thread.start()
+        return thread

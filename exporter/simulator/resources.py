@@ -1,0 +1,112 @@
+"""The Azure resources of the simulated estate: subscriptions, vaults and protected items."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from exporter.simulator.catalog import FILE_SHARES, SQL_DATABASES, VM_ROLES
+from exporter.simulator.schedule import OPERATIONS, JobKind, Series
+
+VM = "vm"
+SQL = "sql"
+FILE_SHARE = "fileshare"
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    index: int
+    subscription_id: str
+    display_name: str
+    tenant_id: str
+    environment: str
+
+
+@dataclass(frozen=True, slots=True)
+class Vault:
+    """A Recovery Services vault; `index` is global across subscriptions and starts every job id."""
+
+    index: int
+    subscription_id: str
+    resource_group: str
+    name: str
+    location: str
+    tags: dict[str, str] = field(hash=False)
+    # Azure prints job durations as ISO 8601 in current api-versions and as .NET TimeSpan in
+    # older ones (rsv_docs_managejobs_real_response_TimeSpan_duration): half the vaults do each.
+    timespan_durations: bool
+
+    @property
+    def resource_id(self) -> str:
+        return (
+            f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+            f"/providers/Microsoft.RecoveryServices/vaults/{self.name}"
+        )
+
+    @property
+    def ref(self) -> tuple[str, str, str]:
+        return (self.subscription_id, self.resource_group, self.name)
+
+
+@dataclass(frozen=True, slots=True)
+class ProtectedItem:
+    """One backed-up VM, SQL database or file share, and the job series it produces."""
+
+    index: int
+    name: str  # entityFriendlyName
+    workload: str  # VM, SQL or FILE_SHARE
+    backup_management_type: str
+    job_type: str
+    backup_operation: str
+    container_name: str
+    size_mb: int  # typical size of one backup
+    series: tuple[Series, ...]
+    always_fails_from: int | None  # ticks: every backup from then on fails
+    deleted_at: int | None  # ticks: DeleteBackupData ran then, no backups after
+    storage_account: str = ""
+
+    def series_of(self, kind: int) -> Series | None:
+        for series in self.series:
+            if series.kind == kind:
+                return series
+        return None
+
+    def operation(self, kind: JobKind) -> str:
+        if kind is JobKind.BACKUP:
+            return self.backup_operation
+        return OPERATIONS[kind]
+
+
+class ItemShape(NamedTuple):
+    """What kind of thing an item is, and the names Azure shows for it."""
+
+    workload: str
+    name: str
+    backup_management_type: str
+    job_type: str
+    backup_operation: str
+    container_name: str
+    size_mb: int
+    storage_account: str = ""
+
+
+def virtual_machine(vault: Vault, number: int, w_name: int, w_size: int) -> ItemShape:
+    name = f"vm-{VM_ROLES[w_name % len(VM_ROLES)]}-{number:03d}"
+    container = f"iaasvmcontainerv2;{vault.resource_group};{name}"
+    return ItemShape(VM, name, "AzureIaasVM", "AzureIaaSVMJob", "Backup", container, 2000 + w_size % 60000)
+
+
+def sql_database(vault: Vault, i: int, w_size: int) -> ItemShape:
+    # One SQL VM per six items, so (database, host) is unique within the vault.
+    host = f"sqlvm-{i // 6 + 1}"
+    database = SQL_DATABASES[(vault.index * 3 + (i // 6) * 2 + 2) % len(SQL_DATABASES)]
+    name = f"MSSQLSERVER/{database} [{host}.contoso.com]"
+    container = f"VMAppContainer;Compute;{vault.resource_group};{host}"
+    return ItemShape(SQL, name, "AzureWorkload", "AzureWorkloadJob", "Backup (Full)", container, 200 + w_size % 20000)
+
+
+def file_share(vault: Vault, i: int) -> ItemShape:
+    account = f"st{vault.tags['team']}{vault.index:04d}"
+    name = f"fs-{FILE_SHARES[(vault.index + i // 12) % len(FILE_SHARES)]}-{i // 12 + 1}"
+    container = f"StorageContainer;Storage;{vault.resource_group};{account}"
+    return ItemShape(FILE_SHARE, name, "AzureStorage", "AzureStorageJob", "Backup", container, 0, account)

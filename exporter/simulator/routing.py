@@ -1,0 +1,89 @@
+"""The request/response types the routes speak, independent of the socket server."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from exporter.simulator import wire
+
+if TYPE_CHECKING:
+    from exporter.simulator.server import Simulator
+
+JSON_CONTENT_TYPE = "application/json; charset=utf-8"
+
+ARM = "arm"  # needs a bearer token and an api-version; faults and latency apply
+IDENTITY = "identity"  # the managed-identity token endpoint; faults apply when their path matches it
+CONTROL = "control"  # the simulator's own /_sim/ plane; never faulted, never recorded as ARM
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    target: str  # raw path and query, as sent
+    path: str
+    query: Mapping[str, str]  # decoded, first value of each key ("$filter", "api-version")
+    headers: Mapping[str, str]  # lower-cased names
+    body: bytes
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    path: str
+    query: dict[str, str]
+    api: str  # route name: token, list_subscriptions, list_vaults, list_jobs, get_job, control, unknown
+    status: int  # 0 when the connection was reset without a response
+    time: float  # wall clock when the answer was ready (just before it was sent)
+    user_agent: str = ""
+
+    @property
+    def api_version(self) -> str | None:
+        return self.query.get("api-version")
+
+
+def json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(status, json.dumps(payload, separators=(",", ":")).encode(), headers or {})
+
+
+def arm_error(status: int, code: str, message: str) -> Response:
+    return json_response(status, wire.arm_error(code, message))
+
+
+Handler = Callable[["Simulator", Request, re.Match[str]], Response]
+
+
+class Route(NamedTuple):
+    method: str
+    pattern: re.Pattern[str]
+    api: str  # the name recorded for each request (and the exporter's `api` label)
+    handler: Handler
+    kind: str  # ARM, IDENTITY or CONTROL
+
+
+def route(method: str, pattern: str, api: str, handler: Handler, kind: str = ARM) -> Route:
+    # ARM paths are case-insensitive (samples show both /subscriptions and /Subscriptions).
+    return Route(method, re.compile(pattern, re.IGNORECASE), api, handler, kind)
+
+
+def resolve(routes: list[Route], method: str, path: str) -> tuple[Route | None, re.Match[str] | None, Route | None]:
+    """(route, match) for the request, or (None, None, a route with this path but another method)."""
+    other_method = None
+    for candidate in routes:
+        match = candidate.pattern.fullmatch(path)
+        if match is None:
+            continue
+        if candidate.method == method:
+            return candidate, match, None
+        other_method = candidate
+    return None, None, other_method

@@ -1,0 +1,61 @@
+"""What the simulated estate should look like: the one knob set tests, demo and bench turn."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+
+@dataclass(frozen=True)
+class EstateSpec:
+    """How many subscriptions, vaults and items, their schedule and outcomes. The same spec and
+    clock give the same estate, byte for byte. Most items are VMs; one in six is a SQL database
+    (half of them also ship log backups), one in twelve a file share. Each item runs one
+    scheduled backup per period."""
+
+    subscriptions: int = 2
+    vaults_per_subscription: int = 2
+    items_per_vault: int = 12
+    period_seconds: float = 86400.0  # one scheduled backup per item per period
+    duration_range: tuple[float, float] = (300.0, 3600.0)  # job duration bounds, seconds
+    failure_ratio: float = 0.08
+    warning_ratio: float = 0.08
+    restore_ratio: float = 0.02  # extra Restore jobs, per item and period
+    page_size: int = 50  # list page size
+    seed: int = 1
+    failing_items: int = 0  # first vault: items whose backups of the last 3 days all failed
+    deletion_jobs: int = 0  # first vault: items that got a DeleteBackupData job in the last period
+    epoch: float = 1767225600.0  # 2026-01-01T00:00:00Z; job k starts at epoch + offset(item) + k*period
+    history_seconds: float = 30 * 86400.0  # no jobs before now - history_seconds
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.subscriptions < 1 or self.vaults_per_subscription < 1 or self.items_per_vault < 1:
+            problems.append("subscriptions, vaults_per_subscription and items_per_vault must be >= 1")
+        if self.items_per_vault > 0xFFFF:
+            problems.append("items_per_vault must fit in a job id (<= 65535)")
+        if self.period_seconds <= 0 or self.history_seconds <= 0 or self.page_size < 1:
+            problems.append("period_seconds, history_seconds and page_size must be positive")
+        low, high = self.duration_range
+        if not 0 < low <= high:
+            problems.append("duration_range must be (low, high) with 0 < low <= high")
+        ratios = (self.failure_ratio, self.warning_ratio, self.restore_ratio)
+        if any(not 0.0 <= r <= 1.0 for r in ratios) or self.failure_ratio + self.warning_ratio > 1.0:
+            problems.append("ratios must lie in [0, 1] and failure_ratio + warning_ratio <= 1")
+        if self.failing_items < 0 or self.deletion_jobs < 0:
+            problems.append("failing_items and deletion_jobs must be >= 0")
+        if self.failing_items + self.deletion_jobs > self.items_per_vault:
+            problems.append("failing_items + deletion_jobs must not exceed items_per_vault")
+        if problems:
+            raise ValueError("invalid EstateSpec: " + "; ".join(problems))
+
+
+class JobFilter(NamedTuple):
+    """The optional `$filter` clauses besides the time window (compared case-insensitively)."""
+
+    status: str | None = None
+    operation: str | None = None
+    backup_management_type: str | None = None
+
+
+NO_FILTER = JobFilter()

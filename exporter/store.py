@@ -1,0 +1,248 @@
+"""Everything the exporter remembers between polls, and the immutable snapshots the scrape reads.
+
+Per protected item (and operation) it keeps the latest job, the latest finished job, the latest
+size, the latest success and the counters — beyond the lookback window, so a backup that stops
+does not make its series vanish. Per vault it keeps the poll cursor (watermark, jobs still in
+progress, ids already counted). One writer (the poller thread); readers get `Snapshot`s.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from bisect import bisect_left
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from exporter.model import Job, VaultInfo, VaultRef
+
+# SPEC §6: durations of backup jobs run from a minute to a day.
+DURATION_BUCKETS: tuple[float, ...] = (60, 300, 900, 1800, 3600, 7200, 14400, 28800, 86400)
+# Counted ids are kept a day past the lookback: no window reaches further back, so no job can
+# come back to be counted twice, and the set stays bounded.
+SEEN_ID_GRACE_SECONDS = 86400.0
+MAX_DETAIL_ATTEMPTS = 3
+
+ItemKey = tuple[str, str, str, str, str, str]  # subscription, rg, vault, management type, item, operation
+SeriesKey = tuple[str, str, str, str, str]  # subscription, rg, vault, management type, operation
+
+
+@dataclass(slots=True)
+class ItemState:
+    latest: Job | None = None
+    latest_finished: Job | None = None
+    latest_size: float | None = None
+    latest_size_start: float = -math.inf
+    last_success: float | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    size_total: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ItemView:
+    latest: Job | None
+    latest_finished: Job | None
+    latest_size: float | None
+    last_success: float | None
+    counts: tuple[tuple[str, int], ...]
+    size_total: float
+
+
+@dataclass(frozen=True, slots=True)
+class Histogram:
+    bucket_counts: tuple[int, ...]  # per bucket, not cumulative; last is +Inf
+    total: float
+    count: int
+
+
+@dataclass(slots=True)
+class VaultState:
+    info: VaultInfo
+    tracked_ids: tuple[str, ...] = ()
+    watermark: float | None = None  # end of the last window read completely
+    in_progress: dict[str, float] = field(default_factory=dict)  # job id -> start
+    counted: dict[str, float] = field(default_factory=dict)  # job id -> start
+    pending_details: dict[str, tuple[Job, int]] = field(default_factory=dict)  # id -> (listed job, tries)
+    backfill: list[str] = field(default_factory=list)  # counted at cold start, details still wanted
+    tracked: dict[str, Job] = field(default_factory=dict)
+    polled: bool = False
+    up: bool = False
+    last_success: float | None = None
+    poll_duration: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VaultView:
+    info: VaultInfo
+    polled: bool
+    up: bool
+    last_success: float | None
+    poll_duration: float | None
+    tracked: tuple[Job, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    taken_at: float
+    items: tuple[tuple[ItemKey, ItemView], ...]
+    histograms: tuple[tuple[SeriesKey, Histogram], ...]
+    vaults: tuple[VaultView, ...]
+    ready: bool = False  # every vault has been polled at least once
+
+
+def _start(job: Job | None) -> float:
+    if job is None or job.start_time is None:
+        return -math.inf
+    return job.start_time
+
+
+class Store:
+    def __init__(self, lookback: float, clock: Callable[[], float] = time.time) -> None:
+        self.lookback = lookback
+        self._clock = clock
+        self._items: dict[ItemKey, ItemState] = {}
+        self._histograms: dict[SeriesKey, list[float]] = {}  # bucket counts..., sum, count
+        self._vaults: dict[VaultRef, VaultState] = {}
+
+    # -- vaults -------------------------------------------------------------------------------
+    def set_vaults(self, infos: Iterable[VaultInfo], tracked: dict[VaultRef, tuple[str, ...]]) -> None:
+        """Make the monitored vaults exactly `infos`; a vault that left takes its series along."""
+        wanted = {info.ref: info for info in infos}
+        for ref in list(self._vaults):
+            if ref not in wanted:
+                self._forget(ref)
+        for ref, info in wanted.items():
+            state = self._vaults.get(ref)
+            if state is None:
+                self._vaults[ref] = VaultState(info=info, tracked_ids=tracked.get(ref, ()))
+            else:
+                state.info = info
+                state.tracked_ids = tracked.get(ref, ())
+                state.tracked = {k: v for k, v in state.tracked.items() if k in state.tracked_ids}
+
+    def vault(self, ref: VaultRef) -> VaultState:
+        return self._vaults[ref]
+
+    def has_vault(self, ref: VaultRef) -> bool:
+        return ref in self._vaults
+
+    def vault_refs(self) -> list[VaultRef]:
+        return sorted(self._vaults)
+
+    def _forget(self, ref: VaultRef) -> None:
+        del self._vaults[ref]
+        for key in [k for k in self._items if k[:3] == ref.labels]:
+            del self._items[key]
+        for hkey in [k for k in self._histograms if k[:3] == ref.labels]:
+            del self._histograms[hkey]
+
+    # -- jobs ---------------------------------------------------------------------------------
+    def apply(self, ref: VaultRef, jobs: Iterable[Job]) -> int:
+        """Fold jobs into the item states; returns how many finished jobs were counted now."""
+        vault = self._vaults[ref]
+        counted_now = 0
+        sub, rg, name = ref.labels
+        for job in jobs:
+            key = (sub, rg, name, job.backup_management_type, job.item, job.operation)
+            state = self._items.get(key)
+            if state is None:
+                state = self._items[key] = ItemState()
+            start = _start(job)
+            latest = state.latest
+            if latest is None or latest.job_id == job.job_id or start >= _start(latest):
+                state.latest = job
+            if not job.finished:
+                vault.in_progress[job.job_id] = start if start > -math.inf else self._clock()
+                continue
+            vault.in_progress.pop(job.job_id, None)
+            finished = state.latest_finished
+            if finished is None or finished.job_id == job.job_id or start >= _start(finished):
+                state.latest_finished = job
+            if job.size_bytes is not None and start >= state.latest_size_start:
+                state.latest_size = job.size_bytes
+                state.latest_size_start = start
+            if job.succeeded:
+                ended = job.end_time if job.end_time is not None else start
+                if ended > -math.inf and (state.last_success is None or ended > state.last_success):
+                    state.last_success = ended
+            if job.job_id in vault.counted:
+                continue
+            vault.counted[job.job_id] = start if start > -math.inf else self._clock()
+            counted_now += 1
+            state.counts[job.status] = state.counts.get(job.status, 0) + 1
+            if job.size_bytes is not None:
+                state.size_total += job.size_bytes
+            if job.duration_seconds is not None:
+                self._observe((*key[:4], job.operation), job.duration_seconds)
+        return counted_now
+
+    def _observe(self, key: SeriesKey, seconds: float) -> None:
+        hist = self._histograms.get(key)
+        if hist is None:
+            hist = self._histograms[key] = [0.0] * (len(DURATION_BUCKETS) + 3)
+        hist[bisect_left(DURATION_BUCKETS, seconds)] += 1
+        hist[-2] += seconds
+        hist[-1] += 1
+
+    def set_tracked(self, ref: VaultRef, job: Job) -> None:
+        self._vaults[ref].tracked[job.job_id] = job
+
+    def record_poll(self, ref: VaultRef, *, ok: bool, duration: float, window_end: float | None) -> None:
+        vault = self._vaults.get(ref)
+        if vault is None:  # forgotten by discovery while its poll was in flight
+            return
+        vault.polled = True
+        vault.up = ok
+        vault.poll_duration = duration
+        if ok:
+            vault.last_success = self._clock()
+            if window_end is not None:
+                vault.watermark = window_end
+        self._prune(vault)
+
+    def _prune(self, vault: VaultState) -> None:
+        horizon = self._clock() - self.lookback
+        if len(vault.counted) > 0:
+            cutoff = horizon - SEEN_ID_GRACE_SECONDS
+            stale = [job_id for job_id, start in vault.counted.items() if start < cutoff]
+            for job_id in stale:
+                del vault.counted[job_id]
+        for job_id in [j for j, start in vault.in_progress.items() if start < horizon]:
+            del vault.in_progress[job_id]
+
+    # -- reading ------------------------------------------------------------------------------
+    @property
+    def ready(self) -> bool:
+        return bool(self._vaults) and all(v.polled for v in self._vaults.values())
+
+    def snapshot(self) -> Snapshot:
+        items = tuple(
+            (
+                key,
+                ItemView(
+                    s.latest,
+                    s.latest_finished,
+                    s.latest_size,
+                    s.last_success,
+                    tuple(sorted(s.counts.items())),
+                    s.size_total,
+                ),
+            )
+            for key, s in sorted(self._items.items())
+        )
+        histograms = tuple(
+            (key, Histogram(tuple(int(c) for c in h[:-2]), h[-2], int(h[-1])))
+            for key, h in sorted(self._histograms.items())
+        )
+        vaults = tuple(
+            VaultView(
+                v.info,
+                v.polled,
+                v.up,
+                v.last_success,
+                v.poll_duration,
+                tuple(v.tracked[j] for j in v.tracked_ids if j in v.tracked),
+            )
+            for _, v in sorted(self._vaults.items())
+        )
+        return Snapshot(self._clock(), items, histograms, vaults, self.ready)

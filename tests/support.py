@@ -1,0 +1,36 @@
+"""Helpers the tests share (importable as `tests.support`; fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from exporter.config import Config, parse_config
+from exporter.simulator import Simulator
+
+T0 = 1_795_000_000.0  # 2026-11-18, a fixed "now" for simulated estates driven by a manual clock
+
+
+class ManualClock:
+    """A wall clock that moves only when a test says so."""
+
+    def __init__(self, now: float = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def sim_config(sim: Simulator, *, targets: list[dict[str, Any]] | None = None, **collection: Any) -> Config:
+    """A config that monitors `sim` with a managed identity, every vault unless `targets` says."""
+    if targets is None:
+        targets = [{"subscription_id": s, "resource_group": rg, "vault": v} for s, rg, v in sim.estate.vault_refs()]
+    return parse_config(
+        {
+            "azure": {"auth": "managed_identity", "resource_manager_url": sim.url},
+            "collection": {"request_timeout": "5s", **collection},
+            "targets": targets,
+        }
+    )

@@ -1,0 +1,142 @@
+"""Collector and rendering: values via get_sample_value, one golden exposition, escaping round-trip."""
+
+from __future__ import annotations
+
+import gzip
+import os
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.parser import text_string_to_metric_families
+
+from exporter.azure.telemetry import ApiTelemetry
+from exporter.metrics import BackupCollector, Published
+from exporter.model import Job, TaskState, VaultInfo, VaultRef
+from exporter.rendering import Publisher
+from exporter.store import Store
+
+GOLDEN = Path(__file__).parent / "golden" / "small_estate.prom"
+VAULT = VaultRef("00000000-0000-0000-0000-000000000000", "rg-backup", "vault-prod")
+T0 = 1_763_700_000.0
+MB = 1024.0**2
+
+
+def small_estate() -> tuple[Store, ApiTelemetry]:
+    store = Store(lookback=7 * 86400, clock=lambda: T0)
+    tracked_id = "41f3e94b-ae6b-4a20-b422-65abfcaf03e5"
+    store.set_vaults([VaultInfo(VAULT, "westeurope", (("env", "prod"), ("team", "payments")))], {VAULT: (tracked_id,)})
+    base = {"backup_management_type": "AzureIaasVM", "operation": "Backup"}
+    store.apply(
+        VAULT,
+        [
+            Job("j1", "vm-app-01", status="Completed", start_time=T0 - 90000, end_time=T0 - 87000,
+                duration_seconds=3000.0, size_bytes=2332 * MB, **base),
+            Job("j2", "vm-app-01", status="Failed", start_time=T0 - 3600, end_time=T0 - 3000,
+                duration_seconds=600.0, error_code="400094", error_title="UserErrorVmNotFound", **base),
+            Job("j3", 'MSSQLSERVER/crm "eu" \\ledger', backup_management_type="AzureWorkload",
+                operation="Backup (Full)", status="InProgress", start_time=T0 - 60),
+        ],
+    )
+    store.set_tracked(
+        VAULT,
+        Job(tracked_id, "vm-app-02", status="InProgress", start_time=T0 - 120, duration_seconds=120.0,
+            progress_ratio=0.42, tasks=(TaskState("Take Snapshot", "Completed"),
+                                        TaskState("Transfer data to vault", "InProgress")), has_details=True, **base),
+    )
+    store.record_poll(VAULT, ok=True, duration=1.5, window_end=T0)
+    telemetry = ApiTelemetry()
+    telemetry.record("list_jobs", "200", 0.2)
+    telemetry.record("list_jobs", "429", 0.01)
+    telemetry.record_ratelimit(VAULT.subscription_id, {"x-ms-ratelimit-remaining-subscription-reads": "11999"})
+    telemetry.add_parse_errors({"duration": 1})
+    return store, telemetry
+
+
+def registry_for(store: Store, telemetry: ApiTelemetry) -> CollectorRegistry:
+    published = Published(store.snapshot(), telemetry.snapshot())
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(BackupCollector(lambda: published, ("team", "env")))
+    return registry
+
+
+ITEM = {"subscription_id": VAULT.subscription_id, "resource_group": "rg-backup", "vault": "vault-prod",
+        "backup_management_type": "AzureIaasVM", "item": "vm-app-01", "operation": "Backup"}
+
+
+def test_state_set_has_every_known_status() -> None:
+    registry = registry_for(*small_estate())
+    values = {s: registry.get_sample_value("azure_backup_job_last_status", {**ITEM, "status": s})
+              for s in ("InProgress", "Completed", "CompletedWithWarnings", "Failed", "Cancelled", "Cancelling")}
+    assert values == {"InProgress": 0, "Completed": 0, "CompletedWithWarnings": 0, "Failed": 1,
+                      "Cancelled": 0, "Cancelling": 0}
+
+
+def test_item_values() -> None:
+    registry = registry_for(*small_estate())
+    get = registry.get_sample_value
+    assert get("azure_backup_job_last_success_timestamp_seconds", ITEM) == T0 - 87000
+    assert get("azure_backup_job_last_end_timestamp_seconds", ITEM) == T0 - 3000
+    assert get("azure_backup_job_last_duration_seconds", ITEM) == 600.0
+    assert get("azure_backup_job_last_size_bytes", ITEM) == 2332 * MB
+    assert get("azure_backup_jobs_total", {**ITEM, "status": "Failed"}) == 1
+    assert get("azure_backup_jobs_total", {**ITEM, "status": "Cancelled"}) == 0  # zero, not absent
+    assert get("azure_backup_job_size_bytes_total", ITEM) == 2332 * MB
+    assert get("azure_backup_job_last_error_info",
+               {**ITEM, "error_code": "400094", "error_title": "UserErrorVmNotFound"}) == 1
+    hist = {k: v for k, v in ITEM.items() if k != "item"}
+    assert get("azure_backup_job_duration_seconds_bucket", {**hist, "le": "900.0"}) == 1
+    assert get("azure_backup_job_duration_seconds_count", hist) == 2
+
+
+def test_tracked_vault_and_self_metrics() -> None:
+    registry = registry_for(*small_estate())
+    get = registry.get_sample_value
+    vault = dict(zip(("subscription_id", "resource_group", "vault"), VAULT.labels, strict=True))
+    tracked = {**vault, "job_id": "41f3e94b-ae6b-4a20-b422-65abfcaf03e5"}
+    assert get("azure_backup_tracked_job_progress_ratio", tracked) == 0.42
+    assert get("azure_backup_tracked_job_task_status",
+               {**tracked, "task": "Transfer data to vault", "status": "InProgress"}) == 1
+    assert get("azure_backup_tracked_job_status",
+               {**tracked, "item": "vm-app-02", "operation": "Backup", "status": "InProgress"}) == 1
+    assert get("azure_backup_vault_info",
+               {**vault, "location": "westeurope", "tag_team": "payments", "tag_env": "prod"}) == 1
+    assert get("azure_backup_exporter_target_up", vault) == 1
+    assert get("azure_backup_exporter_api_requests_total", {"api": "list_jobs", "code": "429"}) == 1
+    assert get("azure_backup_exporter_api_ratelimit_remaining",
+               {"subscription_id": VAULT.subscription_id, "scope": "subscription-reads"}) == 11999
+    assert get("azure_backup_exporter_parse_errors_total", {"field": "duration"}) == 1
+
+
+def test_no_job_id_label_outside_tracked_family() -> None:
+    publisher = Publisher(small_estate()[1], ("team",))
+    publisher.publish(small_estate()[0].snapshot())
+    for family in text_string_to_metric_families(publisher.current.plain.decode()):
+        for sample in family.samples:
+            assert "job_id" not in sample.labels or family.name.startswith("azure_backup_tracked_job")
+
+
+def test_label_values_round_trip_through_the_parser() -> None:
+    store, telemetry = small_estate()
+    publisher = Publisher(telemetry)
+    publisher.publish(store.snapshot())
+    items = {s.labels.get("item") for f in text_string_to_metric_families(publisher.current.plain.decode())
+             for s in f.samples}
+    assert 'MSSQLSERVER/crm "eu" \\ledger' in items
+
+
+def test_gzip_is_the_same_exposition() -> None:
+    store, telemetry = small_estate()
+    exposition = Publisher(telemetry).publish(store.snapshot())
+    assert gzip.decompress(exposition.gzipped) == exposition.plain
+    assert exposition.ready
+
+
+def test_golden_exposition() -> None:
+    store, telemetry = small_estate()
+    text = Publisher(telemetry, ("team", "env")).publish(store.snapshot()).plain.decode()
+    # Build info carries the interpreter's version; pin it so the file is the same everywhere.
+    text = "\n".join(line for line in text.splitlines() if "build_info{" not in line) + "\n"
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        GOLDEN.parent.mkdir(exist_ok=True)
+        GOLDEN.write_text(text)
+    assert text == GOLDEN.read_text()

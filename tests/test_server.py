@@ -1,0 +1,104 @@
+"""HTTP on a free loopback port: metrics (plain and gzip), landing page, health, readiness."""
+
+from __future__ import annotations
+
+import gzip
+import http.client
+from collections.abc import Iterator
+
+import pytest
+
+from exporter.azure.telemetry import ApiTelemetry
+from exporter.model import VaultInfo, VaultRef
+from exporter.rendering import Exposition, Publisher
+from exporter.server import ExporterHTTPServer, ListenAddressError, parse_listen_address
+from exporter.store import Store
+
+VAULT = VaultRef("00000000-0000-0000-0000-000000000000", "rg", "<vault&\"x'>")
+
+
+@pytest.fixture
+def publisher() -> Publisher:
+    return Publisher(ApiTelemetry())
+
+
+@pytest.fixture
+def server(publisher: Publisher) -> Iterator[ExporterHTTPServer]:
+    srv = ExporterHTTPServer(("127.0.0.1", 0), lambda: publisher.current, "/metrics")
+    srv.serve_in_thread()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+def get(server: ExporterHTTPServer, path: str, headers: dict[str, str] | None = None) -> http.client.HTTPResponse:
+    host, port = server.server_address[:2]
+    conn = http.client.HTTPConnection(str(host), int(port), timeout=5)
+    conn.request("GET", path, headers=headers or {})
+    return conn.getresponse()
+
+
+def publish_one_vault(publisher: Publisher, *, polled: bool) -> Exposition:
+    store = Store(lookback=86400, clock=lambda: 1_763_700_000.0)
+    store.set_vaults([VaultInfo(VAULT)], {})
+    if polled:
+        store.record_poll(VAULT, ok=False, duration=0.1, window_end=None)
+    return publisher.publish(store.snapshot())
+
+
+def test_ready_is_503_until_first_poll_then_200(server: ExporterHTTPServer, publisher: Publisher) -> None:
+    assert get(server, "/-/ready").status == 503
+    publish_one_vault(publisher, polled=False)
+    assert get(server, "/-/ready").status == 503
+    publish_one_vault(publisher, polled=True)
+    assert get(server, "/-/ready").status == 200
+    assert get(server, "/-/healthy").status == 200
+
+
+def test_metrics_plain_and_gzip_are_the_published_bytes(server: ExporterHTTPServer, publisher: Publisher) -> None:
+    exposition = publish_one_vault(publisher, polled=True)
+    plain = get(server, "/metrics")
+    assert plain.status == 200
+    assert plain.getheader("Content-Type", "").startswith("text/plain; version=0.0.4")
+    assert plain.read() == exposition.plain
+    zipped = get(server, "/metrics", {"Accept-Encoding": "gzip, deflate"})
+    assert zipped.getheader("Content-Encoding") == "gzip"
+    assert gzip.decompress(zipped.read()) == exposition.plain
+    assert b"azure_backup_exporter_target_up" in exposition.plain
+
+
+def test_landing_page_escapes_what_it_shows(server: ExporterHTTPServer, publisher: Publisher) -> None:
+    publish_one_vault(publisher, polled=True)
+    page = get(server, "/").read().decode()
+    assert "&lt;vault&amp;&quot;x&#x27;&gt;" in page
+    assert "<vault&" not in page
+    assert "down" in page
+    assert "href='/metrics'" in page
+
+
+def test_unknown_path_is_404(server: ExporterHTTPServer) -> None:
+    assert get(server, "/nope").status == 404
+
+
+def test_keep_alive_serves_several_requests_on_one_connection(server: ExporterHTTPServer) -> None:
+    host, port = server.server_address[:2]
+    conn = http.client.HTTPConnection(str(host), int(port), timeout=5)
+    for _ in range(3):
+        conn.request("GET", "/metrics")
+        response = conn.getresponse()
+        assert response.status == 200
+        response.read()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [(":9984", ("", 9984)), ("127.0.0.1:0", ("127.0.0.1", 0)), ("[::1]:9984", ("::1", 9984))],
+)
+def test_parse_listen_address(text: str, expected: tuple[str, int]) -> None:
+    assert parse_listen_address(text) == expected
+
+
+@pytest.mark.parametrize("text", ["9984", "host:", "host:99999", "a:b"])
+def test_parse_listen_address_rejects(text: str) -> None:
+    with pytest.raises(ListenAddressError):
+        parse_listen_address(text)

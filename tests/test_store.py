@@ -1,0 +1,160 @@
+"""Store: latest-per-item, counters counted once, cursors, pruning — with an injected clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from exporter.model import Job, VaultInfo, VaultRef
+from exporter.store import DURATION_BUCKETS, SEEN_ID_GRACE_SECONDS, Store
+
+VAULT = VaultRef("00000000-0000-0000-0000-000000000000", "rg-backup", "vault-prod")
+OTHER = VaultRef("11111111-1111-1111-1111-111111111111", "rg-other", "vault-dev")
+T0 = 1_763_700_000.0
+DAY = 86400.0
+
+
+class Clock:
+    def __init__(self, now: float = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def job(job_id: str, status: str = "Completed", start: float = T0 - 3600, **kw: object) -> Job:
+    fields: dict[str, object] = {
+        "job_id": job_id,
+        "item": "vm-app-01",
+        "backup_management_type": "AzureIaasVM",
+        "operation": "Backup",
+        "status": status,
+        "start_time": start,
+        "end_time": None if status == "InProgress" else start + 600,
+        "duration_seconds": 600.0,
+    }
+    fields.update(kw)
+    return Job(**fields)  # type: ignore[arg-type]
+
+
+def make_store(clock: Clock | None = None) -> Store:
+    store = Store(lookback=7 * DAY, clock=clock or Clock())
+    store.set_vaults([VaultInfo(VAULT, "westeurope"), VaultInfo(OTHER)], {})
+    return store
+
+
+def only_item(store: Store):  # type: ignore[no-untyped-def]
+    (_, view), = store.snapshot().items
+    return view
+
+
+def test_job_listed_in_two_polls_counts_once() -> None:
+    store = make_store()
+    first = job("a", size_bytes=100.0)
+    assert store.apply(VAULT, [first]) == 1
+    assert store.apply(VAULT, [first]) == 0
+    view = only_item(store)
+    assert dict(view.counts) == {"Completed": 1}
+    assert view.size_total == 100.0
+
+
+def test_in_progress_job_is_counted_when_it_finishes() -> None:
+    store = make_store()
+    running = job("a", status="InProgress")
+    store.apply(VAULT, [running])
+    assert store.vault(VAULT).in_progress == {"a": running.start_time}
+    assert dict(only_item(store).counts) == {}
+    store.apply(VAULT, [running._replace(status="Failed", end_time=T0)])
+    view = only_item(store)
+    assert dict(view.counts) == {"Failed": 1}
+    assert store.vault(VAULT).in_progress == {}
+    assert view.latest is not None
+    assert view.latest.status == "Failed"
+
+
+def test_latest_is_by_start_time_whatever_the_order() -> None:
+    store = make_store()
+    newer = job("new", status="Failed", start=T0 - 100)
+    older = job("old", status="Completed", start=T0 - 5000, size_bytes=7.0)
+    store.apply(VAULT, [newer, older])
+    view = only_item(store)
+    assert view.latest == newer
+    assert view.latest_finished == newer
+    assert view.latest_size == 7.0  # the newest job that reported a size
+    assert view.last_success == older.end_time
+
+
+def test_last_success_survives_later_failures() -> None:
+    store = make_store()
+    store.apply(VAULT, [job("ok", start=T0 - 3 * DAY)])
+    store.apply(VAULT, [job(f"f{i}", status="Failed", start=T0 - i * 3600) for i in range(1, 5)])
+    view = only_item(store)
+    assert view.last_success == T0 - 3 * DAY + 600
+    assert dict(view.counts) == {"Completed": 1, "Failed": 4}
+
+
+def test_operations_are_separate_items() -> None:
+    store = make_store()
+    store.apply(VAULT, [job("b"), job("r", operation="Restore", status="Failed")])
+    keys = [key for key, _ in store.snapshot().items]
+    assert [k[5] for k in keys] == ["Backup", "Restore"]
+
+
+def test_unknown_status_passes_through_and_counts() -> None:
+    store = make_store()
+    store.apply(VAULT, [job("x", status="Throttled", end_time=T0)])
+    assert dict(only_item(store).counts) == {"Throttled": 1}
+
+
+def test_histogram_buckets_each_counted_job_once() -> None:
+    store = make_store()
+    jobs = [job("a", duration_seconds=60.0), job("b", duration_seconds=61.0), job("c", duration_seconds=1e6)]
+    store.apply(VAULT, jobs)
+    store.apply(VAULT, jobs)
+    (_, hist), = store.snapshot().histograms
+    assert hist.count == 3
+    assert hist.total == pytest.approx(60 + 61 + 1e6)
+    assert hist.bucket_counts[0] == 1  # le=60 includes 60
+    assert hist.bucket_counts[1] == 1  # 61 goes to le=300
+    assert hist.bucket_counts[len(DURATION_BUCKETS)] == 1  # +Inf
+
+
+def test_failed_poll_keeps_series_and_sets_down() -> None:
+    clock = Clock()
+    store = make_store(clock)
+    store.apply(VAULT, [job("a")])
+    store.record_poll(VAULT, ok=True, duration=1.0, window_end=T0)
+    clock.now += 300
+    store.record_poll(VAULT, ok=False, duration=2.0, window_end=None)
+    snap = store.snapshot()
+    assert len(snap.items) == 1
+    vault = next(v for v in snap.vaults if v.info.ref == VAULT)
+    assert (vault.up, vault.last_success, vault.poll_duration) == (False, T0, 2.0)
+    assert store.vault(VAULT).watermark == T0  # a failed window is read again
+
+
+def test_counted_ids_are_pruned_after_the_lookback() -> None:
+    clock = Clock()
+    store = make_store(clock)
+    store.apply(VAULT, [job("old", start=T0 - 6 * DAY), job("new", start=T0 - DAY)])
+    clock.now = T0 + DAY + SEEN_ID_GRACE_SECONDS + 1
+    store.record_poll(VAULT, ok=True, duration=0.1, window_end=clock.now)
+    assert set(store.vault(VAULT).counted) == {"new"}
+    assert dict(only_item(store).counts) == {"Completed": 2}  # counters are kept
+
+
+def test_vault_removed_by_discovery_takes_its_series() -> None:
+    store = make_store()
+    store.apply(VAULT, [job("a")])
+    store.apply(OTHER, [job("b")])
+    store.set_vaults([VaultInfo(OTHER)], {})
+    snap = store.snapshot()
+    assert [key[2] for key, _ in snap.items] == ["vault-dev"]
+    assert [v.info.ref for v in snap.vaults] == [OTHER]
+
+
+def test_ready_once_every_vault_was_polled() -> None:
+    store = make_store()
+    store.record_poll(VAULT, ok=True, duration=0.1, window_end=T0)
+    assert not store.snapshot().ready
+    store.record_poll(OTHER, ok=False, duration=0.1, window_end=None)
+    assert store.snapshot().ready
