@@ -12,6 +12,7 @@ from exporter.azure.telemetry import ApiTelemetry
 from exporter.config import Config
 from exporter.poller import Poller
 from exporter.rendering import Publisher
+from exporter.sources import RecoveryServicesSource
 from exporter.store import Store
 
 
@@ -42,7 +43,10 @@ class App:
         self.publisher = publisher or Publisher(telemetry, collection.vault_tags)
         self.publisher.set_vault_tags(collection.vault_tags)
         api = RecoveryServicesApi(self.arm, collection.api_version)
-        self.poller = Poller(config, api, self.store, telemetry, self.publisher.publish, clock=clock)
+        sources = [RecoveryServicesSource(api, collection.operations)]
+        self.poller = Poller(
+            config, api, sources, store=self.store, telemetry=telemetry, publish=self.publisher.publish, clock=clock
+        )
 
     def close(self) -> None:
         self.poller.close()

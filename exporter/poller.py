@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
@@ -24,8 +24,8 @@ from exporter.azure.arm import ArmError
 from exporter.azure.backup import RecoveryServicesApi
 from exporter.azure.telemetry import ApiTelemetry
 from exporter.config import Config, Target
-from exporter.jobs import parse_job
 from exporter.model import Job, VaultInfo, VaultRef
+from exporter.sources import JobSource
 from exporter.store import MAX_DETAIL_ATTEMPTS, Snapshot, Store, VaultState
 
 log = logging.getLogger(__name__)
@@ -62,15 +62,17 @@ class Poller:
         self,
         config: Config,
         api: RecoveryServicesApi,
+        sources: Sequence[JobSource],
+        *,
         store: Store,
         telemetry: ApiTelemetry,
         publish: Callable[[Snapshot], object],
-        *,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config
-        self._api = api
+        self._api = api  # subscriptions are listed here; vaults and jobs come from the sources
+        self._sources = {source.kind: source for source in sources}
         self._store = store
         self._telemetry = telemetry
         self._publish = publish
@@ -145,13 +147,20 @@ class Poller:
             except ArmError as exc:
                 log.warning("listing subscriptions failed: %s", exc)
                 subscriptions.update(self._discovered)
-        futures = {sub: self._pool.submit(self._api.list_vaults, sub) for sub in sorted(subscriptions)}
-        for sub, future in futures.items():
+        futures = {
+            (sub, kind): self._pool.submit(source.list_vaults, sub)
+            for sub in sorted(subscriptions)
+            for kind, source in self._sources.items()
+        }
+        found: dict[str, list[VaultInfo]] = {}
+        for (sub, kind), future in futures.items():
             try:
-                self._discovered[sub] = future.result()
+                found.setdefault(sub, []).extend(future.result())
             except ArmError as exc:
                 # Keep what the last good discovery found; an explicitly named vault is polled anyway.
-                log.warning("listing vaults of subscription %s failed: %s", sub, exc)
+                log.warning("listing %s vaults of subscription %s failed: %s", kind, sub, exc)
+                found.setdefault(sub, []).extend(i for i in self._discovered.get(sub, []) if i.ref.kind == kind)
+        self._discovered.update(found)
         infos: dict[VaultRef, VaultInfo] = {}
         tracked: dict[VaultRef, tuple[str, ...]] = {}
         for target in targets:
@@ -213,7 +222,7 @@ class Poller:
         result = VaultPoll(ref)
         now = self._clock()
         try:
-            listed = self._list(ref, self._window_start(state, now), now, result.parse_errors)
+            listed = self._sources[ref.kind].list_jobs(ref, self._window_start(state, now), now, result.parse_errors)
         except ArmError as exc:
             log.warning("polling vault %s failed: %s", ref, exc)
             result.duration = self._monotonic() - started
@@ -239,22 +248,12 @@ class Poller:
         result.duration = self._monotonic() - started
         return result
 
-    def _list(self, ref: VaultRef, start: float, end: float, errors: Counter[str]) -> list[Job]:
-        allowed = self.config.collection.operations
-        jobs: list[Job] = []
-        for page in self._api.list_jobs(ref, start, end):
-            for raw in page:
-                job = parse_job(raw, errors)
-                if job is not None and (not allowed or job.operation in allowed):
-                    jobs.append(job)
-        return jobs
-
     def _details(self, ref: VaultRef, pending: dict[str, tuple[Job, int]], errors: Counter[str]) -> list[Job]:
         """GET each newly finished job once; on failure retry next poll, then fall back to the list."""
         ready: list[Job] = []
         for job_id, (listed, tries) in list(pending.items()):
             try:
-                detailed = parse_job(self._api.get_job(ref, job_id), errors)
+                detailed = self._sources[ref.kind].get_job(ref, job_id, errors)
             except ArmError as exc:
                 if exc.status != 404 and tries + 1 < MAX_DETAIL_ATTEMPTS:
                     pending[job_id] = (listed, tries + 1)
@@ -269,7 +268,7 @@ class Poller:
         found: list[Job] = []
         for job_id in job_ids:
             try:
-                job = parse_job(self._api.get_job(ref, job_id), errors)
+                job = self._sources[ref.kind].get_job(ref, job_id, errors)
             except ArmError as exc:
                 log.debug("details of job %s in %s unavailable: %s", job_id, ref, exc)
                 continue
@@ -284,7 +283,7 @@ class Poller:
             if known is not None and known.finished and known.has_details:
                 continue  # a finished job never changes
             try:
-                job = parse_job(self._api.get_job(ref, job_id), errors)
+                job = self._sources[ref.kind].get_job(ref, job_id, errors)
             except ArmError as exc:
                 log.warning("tracked job %s in %s: %s", job_id, ref, exc)
                 continue
