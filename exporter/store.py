@@ -142,11 +142,16 @@ class Store:
         vault = self._vaults[ref]
         counted_now = 0
         sub, rg, name = ref.labels
-        for job in jobs:
-            key = (sub, rg, name, job.backup_management_type, job.item, job.operation)
+        for listed in jobs:
+            key = (sub, rg, name, listed.backup_management_type, listed.item, listed.operation)
             state = self._items.get(key)
             if state is None:
                 state = self._items[key] = ItemState()
+            # A finished job never changes; a later list (the window overlap re-reads it) only
+            # lacks what the details GET added: its error and size. Keep the detailed copy.
+            known, job = state.latest_finished, listed
+            if known is not None and known.job_id == listed.job_id and known.has_details and not listed.has_details:
+                job = known
             start = _start(job)
             latest = state.latest
             if latest is None or latest.job_id == job.job_id or start >= _start(latest):
