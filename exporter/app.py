@@ -8,11 +8,13 @@ from collections.abc import Callable
 from exporter.azure.arm import ArmClient
 from exporter.azure.backup import RecoveryServicesApi
 from exporter.azure.credential import TokenSource, build_credential
+from exporter.azure.resourcegraph import ResourceGraphApi
 from exporter.azure.telemetry import ApiTelemetry
 from exporter.config import Config
+from exporter.graph_source import ResourceGraphSource
 from exporter.poller import Poller
 from exporter.rendering import Publisher
-from exporter.sources import RecoveryServicesSource
+from exporter.sources import JobSource, RecoveryServicesSource
 from exporter.store import Store
 
 
@@ -43,7 +45,17 @@ class App:
         self.publisher = publisher or Publisher(telemetry, collection.vault_tags)
         self.publisher.set_vault_tags(collection.vault_tags)
         api = RecoveryServicesApi(self.arm, collection.api_version)
-        sources = [RecoveryServicesSource(api, collection.operations)]
+        sources: list[JobSource] = [RecoveryServicesSource(api, collection.operations)]
+        if collection.source == "resource_graph":
+            sources = [
+                ResourceGraphSource(
+                    ResourceGraphApi(self.arm),
+                    api,
+                    lambda: self.poller.polled_vaults,
+                    interval=collection.interval,
+                    operations=collection.operations,
+                )
+            ]
         self.poller = Poller(
             config, api, sources, store=self.store, telemetry=telemetry, publish=self.publisher.publish, clock=clock
         )

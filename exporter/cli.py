@@ -16,6 +16,7 @@ from exporter.app import App
 from exporter.azure.telemetry import ApiTelemetry
 from exporter.config import Config, ConfigError, load_config
 from exporter.server import ExporterHTTPServer, ListenAddressError, parse_listen_address
+from exporter.sharding import apply_flags
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--demo", action="store_true", help="monitor the embedded Azure simulator (no Azure account needed)"
+    )
+    parser.add_argument(
+        "--shard.index", dest="shard_index", default=None, help="this replica's shard, 0..count-1 (overrides config)"
+    )
+    parser.add_argument(
+        "--shard.count", dest="shard_count", default=None, help="replicas sharing the vaults (overrides config)"
     )
     parser.add_argument("--version", action="version", version=f"azure-backup-exporter {__version__}")
     return parser
@@ -70,6 +77,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             config = load_config(args.config_file)
         except ConfigError as exc:
             problems.extend(exc.problems)
+    if config is not None:
+        try:
+            config = apply_flags(config, args.shard_index, args.shard_count)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
     if problems or config is None:
         print("azure-backup-exporter: invalid configuration:", file=sys.stderr)  # noqa: T201
         for problem in problems:
@@ -78,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.once:
             return _run_once(config)
-        return _serve(config, address, args.telemetry_path, None if args.demo else Path(args.config_file))
+        return _serve(config, address, args.telemetry_path, None if args.demo else Path(args.config_file), args)
     finally:
         if simulator is not None:
             simulator.stop()
@@ -95,7 +107,9 @@ def _run_once(config: Config) -> int:
     return EXIT_OK if ok else EXIT_FAILED
 
 
-def _serve(config: Config, address: tuple[str, int], telemetry_path: str, config_path: Path | None) -> int:
+def _serve(
+    config: Config, address: tuple[str, int], telemetry_path: str, config_path: Path | None, args: argparse.Namespace
+) -> int:
     telemetry = ApiTelemetry()
     app = App(config, telemetry)
     try:
@@ -134,7 +148,7 @@ def _serve(config: Config, address: tuple[str, int], telemetry_path: str, config
                 log.info("SIGHUP ignored: --demo has no config file to reload")
                 continue
             try:
-                new_config = load_config(config_path)
+                new_config = apply_flags(load_config(config_path), args.shard_index, args.shard_count)
             except ConfigError as exc:
                 log.error("config reload rejected, keeping the running config: %s", "; ".join(exc.problems))  # noqa: TRY400
                 continue

@@ -29,6 +29,12 @@ __all__ = [
 
 # Azure's backupJobs $filter accepts a startTime..endTime window of at most 30 days.
 MAX_LOOKBACK = 30 * DAY
+# Where jobs are read from: each vault's backupJobs list, or one Azure Resource Graph query.
+JOB_SOURCES = ("jobs", "resource_graph")
+# "Backup/Restore jobs that are up to 14 days old are available in ARG for query" (Azure Backup
+# docs, "Query your backups using Azure Resource Graph").
+RESOURCE_GRAPH_RETENTION = 14 * DAY
+MAX_SHARDS = 10_000
 AUTH_MODES = ("default", "managed_identity", "workload_identity", "client_secret", "client_certificate",
               "azure_cli")
 _INLINE_HINT = "secrets are never accepted inline; use azure.client_secret_file or AZURE_CLIENT_SECRET"
@@ -95,6 +101,9 @@ class CollectionConfig:
     operations: tuple[str, ...] = ()
     vault_tags: tuple[str, ...] = ()
     discovery_interval: float = 3600.0
+    source: str = "jobs"
+    shard_index: int = 0
+    shard_count: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +164,9 @@ _COLLECTION: dict[str, cv.Converter] = {
     "operations": cv.each(cv.string),
     "vault_tags": cv.each(cv.label_suffix, key=vault_tag_label),
     "discovery_interval": cv.duration(),
+    "source": cv.choice(JOB_SOURCES),
+    "shard_index": cv.integer(0, MAX_SHARDS - 1),
+    "shard_count": cv.integer(1, MAX_SHARDS),
 }
 _TARGET: dict[str, cv.Converter] = {
     "subscription_id": cv.guid_or_star,
@@ -251,6 +263,18 @@ def _azure(raw: object, environ: Mapping[str, str], base_dir: Path | None, probl
     )
 
 
+def _collection(raw: object, problems: _Problems) -> CollectionConfig:
+    values, _ = _section(raw, "collection", _COLLECTION, problems)
+    if values.get("source") == "resource_graph" and values.get("lookback", 0.0) > RESOURCE_GRAPH_RETENTION:
+        problems.add("collection.lookback",
+                     "at most 14d with source: resource_graph (Resource Graph keeps 14 days of jobs)")
+    index, count = values.get("shard_index", 0), values.get("shard_count", 1)
+    if index >= count:
+        problems.add("collection.shard_index", f"{index} must be less than collection.shard_count ({count}); "
+                     "shards are numbered 0..count-1")
+    return CollectionConfig(**values)
+
+
 def _targets(raw: object, problems: _Problems) -> tuple[Target, ...]:
     if not isinstance(raw, list | tuple) or not raw:
         problems.add("targets", f"needs a non-empty list of targets, each with a subscription_id; got {cv.kind(raw)}")
@@ -299,7 +323,7 @@ def parse_config(data: object, *, environ: Mapping[str, str] | None = None,
     problems = _Problems()
     values, _ = _section(data, "", _TOP, problems)
     azure = _azure(values.get("azure"), os.environ if environ is None else environ, base_dir, problems)
-    collection = CollectionConfig(**_section(values.get("collection"), "collection", _COLLECTION, problems)[0])
+    collection = _collection(values.get("collection"), problems)
     state_file: Path | None = values.get("state_file")
     if state_file is not None:
         state_file = base_dir / state_file if base_dir else state_file

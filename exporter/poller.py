@@ -25,6 +25,7 @@ from exporter.azure.backup import RecoveryServicesApi
 from exporter.azure.telemetry import ApiTelemetry
 from exporter.config import Config, Target
 from exporter.model import Job, VaultInfo, VaultRef
+from exporter.sharding import owns
 from exporter.sources import JobSource
 from exporter.store import MAX_DETAIL_ATTEMPTS, Snapshot, Store, VaultState
 
@@ -85,6 +86,9 @@ class Poller:
         self._in_flight: dict[Future[VaultPoll], VaultRef] = {}
         self._busy: set[VaultRef] = set()
         self.polls_completed = 0
+        # The vaults this replica polls, replaced whole after each discovery: worker threads
+        # (a source batching one query across vaults) may read it at any time.
+        self.polled_vaults: frozenset[VaultRef] = frozenset()
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -168,6 +172,12 @@ class Poller:
                 infos.setdefault(info.ref, info)
                 if target.jobs:
                     tracked[info.ref] = tracked.get(info.ref, ()) + target.jobs
+        index, count = collection.shard_index, collection.shard_count
+        if count > 1:
+            mine = {ref: info for ref, info in infos.items() if owns(ref, index, count)}
+            log.info("shard %d of %d: polling %d of %d vaults", index, count, len(mine), len(infos))
+            infos = mine
+        self.polled_vaults = frozenset(infos)
         self._store.set_vaults(infos.values(), tracked)
         self._next_poll = {ref: self._next_poll.get(ref, -1.0) for ref in infos}
 

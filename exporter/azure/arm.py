@@ -3,6 +3,8 @@
 Policy, in one place:
 - 429: wait `Retry-After` (bounded), and hold every other request of the same subscription until
   then, so a throttled subscription gets no retry storm.
+- Resource Graph's per-user quota: an answer with `x-ms-user-quota-remaining: 0` holds the next
+  request until `x-ms-user-quota-resets-after` has passed (and a 429 without Retry-After waits that).
 - 5xx, timeouts, connection resets, unreadable JSON: exponential backoff with full jitter, bounded
   attempts.
 - 401: one token refresh and one retry per request.
@@ -35,6 +37,7 @@ log = logging.getLogger(__name__)
 RETRYABLE_STATUSES = frozenset({408, 500, 502, 503, 504})
 DEFAULT_MAX_PAGES = 5000
 _CLAIMS = re.compile(r'claims="([^"]+)"')
+_HMS = re.compile(r"(\d+):(\d{1,2}):(\d{1,2}(?:\.\d+)?)")
 
 
 class ArmError(Exception):
@@ -44,6 +47,7 @@ class ArmError(Exception):
         self.api = api
         self.status = status
         self.code = code
+        self.message = message  # without the api and status prefix
         detail = f"HTTP {status}" if status is not None else "no response"
         super().__init__(f"{api}: {detail} {code}: {message}".rstrip(": "))
 
@@ -102,6 +106,19 @@ class ArmClient:
         """GET `path` (relative to the ARM base URL) and return its decoded JSON body."""
         return self._request(self.base_url + path, params, api, subscription_id)
 
+    def post(
+        self,
+        path: str,
+        body: Any,
+        *,
+        api: str,
+        params: Mapping[str, str] | None = None,
+        subscription_id: str = "",
+    ) -> Any:
+        """POST `body` as JSON to `path` (a query, not a change: retried like a GET) and decode the answer."""
+        data = json.dumps(body, separators=(",", ":")).encode()
+        return self._request(self.base_url + path, params, api, subscription_id, data)
+
     def pages(
         self,
         path: str,
@@ -143,7 +160,9 @@ class ArmClient:
             query = f"api-version={api_version}&{query}" if query else f"api-version={api_version}"
         return urlunsplit((*self._origin, parts.path, query, ""))
 
-    def _request(self, url: str, params: Mapping[str, str] | None, api: str, subscription_id: str) -> Any:
+    def _request(
+        self, url: str, params: Mapping[str, str] | None, api: str, subscription_id: str, data: bytes | None = None
+    ) -> Any:
         refreshed = False
         attempt = 0
         while True:
@@ -157,11 +176,16 @@ class ArmClient:
                 raise ArmError(api, None, "TokenError", str(exc)) from None
             started = time.monotonic()
             try:
+                headers = {"Authorization": f"Bearer {token}"}
+                if data is not None:
+                    headers["Content-Type"] = "application/json"
                 with self._in_flight:
-                    response = self._session.get(
+                    response = self._session.request(
+                        "GET" if data is None else "POST",
                         url,
                         params=params,
-                        headers={"Authorization": f"Bearer {token}"},
+                        data=data,
+                        headers=headers,
                         timeout=self._timeout,
                     )
             except requests.Timeout:
@@ -172,9 +196,13 @@ class ArmClient:
                 failure = ArmError(api, None, "ConnectionError", type(exc).__name__)
             else:
                 self.telemetry.record(api, str(response.status_code), time.monotonic() - started)
-                if subscription_id:
-                    self.telemetry.record_ratelimit(subscription_id, response.headers)
+                self.telemetry.record_ratelimit(subscription_id, response.headers)
                 status = response.status_code
+                quota_wait = _quota_reset(response.headers)
+                if quota_wait is not None and status != 429:
+                    # The quota is spent: whatever comes next waits for it to refill.
+                    log.info("%s: Resource Graph quota exhausted; next request in %.1fs", api, quota_wait)
+                    self._close_gate(subscription_id, min(quota_wait, self._retry_after_cap))
                 if status == 200:
                     try:
                         return json.loads(response.content)
@@ -191,7 +219,8 @@ class ArmClient:
                         raise ArmError(api, None, "TokenError", str(exc)) from None
                     continue
                 elif status == 429:
-                    wait = _retry_after(response.headers.get("Retry-After"), default=self._backoff(attempt))
+                    fallback = quota_wait if quota_wait is not None else self._backoff(attempt)
+                    wait = _retry_after(response.headers.get("Retry-After"), default=fallback)
                     failure = _error_from(api, response)
                     if wait > self._retry_after_cap or attempt >= self._max_attempts:
                         raise failure
@@ -252,6 +281,26 @@ def _retry_after(value: str | None, default: float) -> float:
         return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
     except (TypeError, ValueError):
         return default
+
+
+def _quota_reset(headers: Mapping[str, str]) -> float | None:
+    """Seconds until Resource Graph's user quota refills, when the answer says none is left.
+
+    Azure docs ("Guidance for throttled requests in Azure Resource Graph"): every answer carries
+    `x-ms-user-quota-remaining` (queries left) and `x-ms-user-quota-resets-after` (hh:mm:ss)."""
+    remaining = headers.get("x-ms-user-quota-remaining")
+    if remaining is None:
+        return None
+    try:
+        if float(remaining) > 0:
+            return None
+    except ValueError:
+        return None
+    match = _HMS.fullmatch((headers.get("x-ms-user-quota-resets-after") or "").strip())
+    if match is None:
+        return 1.0  # spent, with no word on when it refills: a short pause beats a burst of 429s
+    hours, minutes, seconds = match.groups()
+    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
 
 
 def _claims(header: str) -> str | None:

@@ -14,6 +14,10 @@ from dataclasses import dataclass, field
 API_DURATION_BUCKETS: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 RATELIMIT_HEADER_PREFIX = "x-ms-ratelimit-remaining-"
+# Resource Graph's per-user query quota ("Guidance for throttled requests in Azure Resource
+# Graph"): recorded as scope "user-quota"; it belongs to the identity, not to a subscription.
+USER_QUOTA_HEADER = "x-ms-user-quota-remaining"
+USER_QUOTA_SCOPE = "user-quota"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,14 +65,21 @@ class ApiTelemetry:
             self._sums[api] = self._sums.get(api, 0.0) + seconds
 
     def record_ratelimit(self, subscription_id: str, headers: Mapping[str, str]) -> None:
-        """Keep the last `x-ms-ratelimit-remaining-<scope>` value seen per subscription and scope."""
+        """Keep the last `x-ms-ratelimit-remaining-<scope>` value seen per subscription and scope
+        (only for requests made on behalf of a subscription), and the last Resource Graph
+        `x-ms-user-quota-remaining` as scope "user-quota" (subscription_id "" for a query that
+        spans subscriptions)."""
         found: list[tuple[str, float]] = []
         for name, value in headers.items():
             lowered = name.lower()
-            if not lowered.startswith(RATELIMIT_HEADER_PREFIX):
+            if lowered == USER_QUOTA_HEADER:
+                scope = USER_QUOTA_SCOPE
+            elif subscription_id and lowered.startswith(RATELIMIT_HEADER_PREFIX):
+                scope = lowered[len(RATELIMIT_HEADER_PREFIX) :]
+            else:
                 continue
             try:
-                found.append((lowered[len(RATELIMIT_HEADER_PREFIX) :], float(value)))
+                found.append((scope, float(value)))
             except ValueError:
                 continue
         if not found:
