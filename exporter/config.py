@@ -95,6 +95,7 @@ class CollectionConfig:
     operations: tuple[str, ...] = ()
     vault_tags: tuple[str, ...] = ()
     discovery_interval: float = 3600.0
+    inventory_interval: float = 1800.0  # 0: off
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +156,7 @@ _COLLECTION: dict[str, cv.Converter] = {
     "operations": cv.each(cv.string),
     "vault_tags": cv.each(cv.label_suffix, key=vault_tag_label),
     "discovery_interval": cv.duration(),
+    "inventory_interval": cv.duration_or_off,
 }
 _TARGET: dict[str, cv.Converter] = {
     "subscription_id": cv.guid_or_star,
