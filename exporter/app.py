@@ -1,7 +1,8 @@
-"""Wiring: one validated Config → the client, store, poller and publisher that serve it."""
+"""Wiring: one validated Config → the client, stores, pollers and publisher that serve it."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 
@@ -12,6 +13,8 @@ from exporter.azure.resourcegraph import ResourceGraphApi
 from exporter.azure.telemetry import ApiTelemetry
 from exporter.config import Config
 from exporter.graph_source import ResourceGraphSource
+from exporter.inventory import InventoryPoller
+from exporter.inventory_store import InventoryStore
 from exporter.poller import Poller
 from exporter.rendering import Publisher
 from exporter.sources import JobSource, RecoveryServicesSource
@@ -29,6 +32,7 @@ class App:
         store: Store | None = None,
         publisher: Publisher | None = None,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config
         collection = config.collection
@@ -59,7 +63,41 @@ class App:
         self.poller = Poller(
             config, api, sources, store=self.store, telemetry=telemetry, publish=self.publisher.publish, clock=clock
         )
+        self.inventory: InventoryPoller | None = None
+        if collection.inventory_interval > 0:
+            self.inventory = InventoryPoller(
+                api,
+                InventoryStore(clock),
+                interval=collection.inventory_interval,
+                # The vaults the job poller monitors, as it last published them (discovery stays there).
+                vaults=lambda: [vault.info.ref for vault in self.publisher.current.vaults],
+                telemetry=telemetry,
+                publish=self.publisher.publish_inventory,
+                concurrency=collection.concurrency,
+                monotonic=monotonic,
+            )
+        else:
+            self.publisher.publish_inventory(None)  # a reload that turned it off drops its series
+
+    def poll_once(self) -> bool:
+        """Poll every vault's jobs, then (when on) its inventory; True if every request succeeded."""
+        ok = self.poller.poll_once()
+        return (self.inventory.poll_once() if self.inventory is not None else True) and ok
+
+    def run(self, stop: threading.Event) -> None:
+        """Run the job poller here and the inventory in a thread of its own until `stop` is set."""
+        inventory = None
+        if self.inventory is not None:
+            inventory = threading.Thread(target=self.inventory.run, args=(stop,), name="inventory", daemon=True)
+            inventory.start()
+        try:
+            self.poller.run(stop)
+        finally:
+            if inventory is not None:
+                inventory.join()
 
     def close(self) -> None:
         self.poller.close()
+        if self.inventory is not None:
+            self.inventory.close()
         self.arm.close()

@@ -99,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run_once(config: Config) -> int:
     app = App(config, ApiTelemetry())
     try:
-        ok = app.poller.poll_once()
+        ok = app.poll_once()
     finally:
         app.close()
     sys.stdout.buffer.write(app.publisher.current.plain)
@@ -171,6 +171,6 @@ def _serve(
 
 def _start_polling(app: App) -> tuple[threading.Event, threading.Thread]:
     stop = threading.Event()
-    thread = threading.Thread(target=app.poller.run, args=(stop,), name="poller", daemon=True)
+    thread = threading.Thread(target=app.run, args=(stop,), name="poller", daemon=True)
     thread.start()
     return stop, thread

@@ -104,6 +104,7 @@ class CollectionConfig:
     source: str = "jobs"
     shard_index: int = 0
     shard_count: int = 1
+    inventory_interval: float = 1800.0  # 0: off
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +168,7 @@ _COLLECTION: dict[str, cv.Converter] = {
     "source": cv.choice(JOB_SOURCES),
     "shard_index": cv.integer(0, MAX_SHARDS - 1),
     "shard_count": cv.integer(1, MAX_SHARDS),
+    "inventory_interval": cv.duration_or_off,
 }
 _TARGET: dict[str, cv.Converter] = {
     "subscription_id": cv.guid_or_star,

@@ -118,6 +118,22 @@ def duration(maximum: float = math.inf, why: str = "") -> Converter:
     return convert
 
 
+def duration_or_off(value: object) -> float:
+    """A duration, or 0 / false for "off" (returned as 0.0)."""
+    if value is False:
+        return 0.0
+    if value is True:
+        raise ValueError("expected a duration, or 0 or false to turn it off; got true")
+    try:
+        return parse_duration(value)
+    except ValueError as err:
+        text = value.strip() if isinstance(value, str) else value
+        if text == 0 or (isinstance(text, str) and text and not re.search(r"[1-9-]", text)
+                         and (_NUMBER.fullmatch(text) or _DURATION.fullmatch(text))):
+            return 0.0  # 0, "0", "0s", "0m": zero in any unit
+        raise ValueError(f"{err} (0 or false turns it off)") from None
+
+
 def choice(options: Iterable[str]) -> Converter:
     allowed = tuple(options)
 

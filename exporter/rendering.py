@@ -1,13 +1,14 @@
 """Render the exposition once per poll, so that a scrape only copies bytes.
 
 At 140,000 samples `generate_latest()` takes about two seconds (SPEC §12); doing that on every
-scrape would make Prometheus wait on Python. The poller calls `publish()`; the HTTP server reads
-`current`, which is replaced whole, never modified.
+scrape would make Prometheus wait on Python. The job poller calls `publish()`, the inventory poller
+`publish_inventory()`; the HTTP server reads `current`, which is replaced whole, never modified.
 """
 
 from __future__ import annotations
 
 import gzip
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,6 +17,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from exporter.azure.telemetry import ApiTelemetry
+from exporter.inventory_metrics import InventoryCollector
+from exporter.inventory_store import InventorySnapshot
 from exporter.metrics import BackupCollector, Published
 from exporter.store import Snapshot, VaultView
 
@@ -41,6 +44,11 @@ class Publisher:
         self._vault_tags = tuple(vault_tags)
         self._collector = BackupCollector(lambda: self._published, self._vault_tags)
         self.registry.register(self._collector)
+        # The inventory has its own thread and interval; its snapshot is rendered beside the jobs'.
+        self._inventory: InventorySnapshot | None = None
+        self.registry.register(InventoryCollector(lambda: self._inventory))
+        # Both pollers publish: one render at a time, so the newer never loses to the older.
+        self._lock = threading.Lock()
         self.current = self._render(ready=False, vaults=())
 
     def set_vault_tags(self, vault_tags: Sequence[str]) -> None:
@@ -53,9 +61,20 @@ class Publisher:
         self.registry.register(self._collector)
 
     def publish(self, snapshot: Snapshot) -> Exposition:
-        self._published = Published(snapshot, self._telemetry.snapshot())
-        self.current = self._render(ready=snapshot.ready, vaults=snapshot.vaults)
-        return self.current
+        with self._lock:
+            self._published = Published(snapshot, self._telemetry.snapshot())
+            self.current = self._render(ready=snapshot.ready, vaults=snapshot.vaults)
+            return self.current
+
+    def publish_inventory(self, snapshot: InventorySnapshot | None) -> Exposition:
+        """The latest inventory; None drops the inventory families (inventory_interval: 0)."""
+        with self._lock:
+            self._inventory = snapshot
+            if self._published is not None:  # the inventory's own requests and parse errors too
+                self._published = Published(self._published.snapshot, self._telemetry.snapshot())
+            current = self.current
+            self.current = self._render(ready=current.ready, vaults=current.vaults)
+            return self.current
 
     def _render(self, *, ready: bool, vaults: tuple[VaultView, ...]) -> Exposition:
         plain = generate_latest(self.registry)

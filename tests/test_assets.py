@@ -53,8 +53,11 @@ REQUIRED_ALERTS = {
     "AzureBackupExporterTargetDown",
     "AzureBackupExporterStale",
     "AzureBackupExporterThrottled",
+    # issue 7: the protected-item inventory
+    "AzureBackupProtectionStopped",
+    "AzureBackupItemUnhealthy",
 }
-REQUIRED_ROWS = {"Estate overview", "Freshness", "Jobs", "Durations", "Sizes", "Exporter health"}
+REQUIRED_ROWS = {"Estate overview", "Freshness", "Jobs", "Durations", "Sizes", "Exporter health", "Inventory"}
 
 # SPEC §6, the metric contract; histograms with their series suffixes.
 CONTRACT_METRICS = {
@@ -82,6 +85,15 @@ CONTRACT_METRICS = {
     "azure_backup_exporter_api_ratelimit_remaining",
     "azure_backup_exporter_parse_errors_total",
     "azure_backup_exporter_build_info",
+    # issue 7: the protected-item inventory (exporter/inventory_metrics.py)
+    "azure_backup_protected_item_info",
+    "azure_backup_protected_item_last_backup_timestamp_seconds",
+    "azure_backup_protected_item_last_recovery_point_timestamp_seconds",
+    "azure_backup_protected_item_protection_state",
+    "azure_backup_protected_item_health_status",
+    "azure_backup_protected_items",
+    "azure_backup_exporter_inventory_up",
+    "azure_backup_exporter_inventory_last_success_timestamp_seconds",
 }
 
 

@@ -56,9 +56,11 @@ ESTATE = EstateSpec(
     page_size=1000,
     failing_items=1,
     deletion_jobs=1,
+    never_backed_up_items=1,
     history_seconds=3.25 * 86400,
 )
 FOR_DURATION = "2s"
+NEVER_BACKED_UP = "vm-new-001"  # EstateSpec.never_backed_up_items: a protected VM with no job at all
 POLL_SECONDS = 2.0  # the exporter's collection.interval: Prometheus sees each job within seconds
 STARTUP_SECONDS = 45.0  # from the start of the stack: every process up, the first data in Prometheus
 DATA_SECONDS = 90.0  # from the start of the stack: every expression has data, the alerts arrived
@@ -81,6 +83,11 @@ RULE_ALLOWED_EMPTY = {
     "AzureBackupExporterStale{cause=no_target}": "the azure-backup job has its target",
     "AzureBackupExporterThrottled{cause=http_429}": "the simulator throttles nothing",
     "AzureBackupExporterThrottled{cause=ratelimit_header}": "the rate-limit headroom stays above 100",
+    "AzureBackupProtectionStopped": "the simulated stop happened before the exporter started: no change seen",
+    "AzureBackupItemUnhealthy{cause=protection_state}": "only a failing database gets ProtectionError; the failing item is a VM",
+    "AzureBackupTooOld{schedule=daily,source=inventory}": "every item with a recovery point also has backup jobs",
+    "AzureBackupTooOld{schedule=weekly,source=inventory}": "no vault is tagged backup_schedule=weekly",
+    "AzureBackupExporterTargetDown{cause=inventory}": "every protected-item listing succeeds",
 }
 ABSENT_SERIES = {
     'azure_backup_exporter_api_requests_total{code="429"}': "no request was throttled",
@@ -258,6 +265,17 @@ def designed_alerts(stack: Stack) -> dict[tuple[str, str], dict[str, str]]:
         ("AzureBackupUnexpectedDeletion", deleted.name): {
             **item_labels(0, deleted, stack), **scrape, "alertname": "AzureBackupUnexpectedDeletion",
             "severity": "critical", "operation": "DeleteBackupData",
+        },
+        # From the protected-item inventory: Azure rates the failing VM ActionRequired, and an
+        # item that never produced a job is caught although no job metric knows it.
+        ("AzureBackupItemUnhealthy", failing.name): {
+            **item_labels(0, failing, stack), **scrape, "alertname": "AzureBackupItemUnhealthy",
+            "severity": "warning", "cause": "health_status", "health_status": "ActionRequired",
+        },
+        ("AzureBackupTooOld", NEVER_BACKED_UP): {
+            **item_labels(0, failing, stack), **scrape, "item": NEVER_BACKED_UP, "alertname": "AzureBackupTooOld",
+            "severity": "critical", "schedule": "any", "source": "inventory", "protection_state": "IRPending",
+            "backup_management_type": "AzureIaasVM",
         },
     }
 

@@ -1,4 +1,5 @@
-"""The Azure Backup reads the exporter makes: jobs of a Recovery Services vault, vaults, subscriptions.
+"""The Azure Backup reads the exporter makes: jobs and protected items of a Recovery Services vault,
+vaults, subscriptions.
 
 Returns raw JSON objects; turning them into `Job`s is the parser's business (`exporter.jobs`).
 """
@@ -60,6 +61,15 @@ class RecoveryServicesApi:
             f"{vault.resource_id}/backupJobs/{job_id}",
             api="get_job",
             params={"api-version": self._api_version},
+            subscription_id=vault.subscription_id,
+        )
+
+    def list_protected_items(self, vault: VaultRef) -> Iterator[list[Any]]:
+        """Yield pages of the vault's raw protected items (BackupProtectedItems_List, paged by nextLink)."""
+        return self._arm.pages(
+            f"{vault.resource_id}/backupProtectedItems",
+            api="list_protected_items",
+            api_version=self._api_version,
             subscription_id=vault.subscription_id,
         )
 

@@ -11,6 +11,7 @@ import binascii
 import json
 import re
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -118,7 +119,7 @@ def _page(sim: Simulator, request: Request, texts: list[str], link_query: str | 
     return Response(200, (body + "}").encode())
 
 
-def _offset_paging(sim: Simulator, request: Request, bodies: list[dict[str, Any]]) -> Response:
+def _offset_paging(sim: Simulator, request: Request, bodies: Sequence[dict[str, Any]]) -> Response:
     size = sim.estate.spec.page_size
     token = request.query.get("$skiptoken")
     try:

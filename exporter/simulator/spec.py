@@ -25,6 +25,9 @@ class EstateSpec:
     seed: int = 1
     failing_items: int = 0  # first vault: items whose backups of the last 3 days all failed
     deletion_jobs: int = 0  # first vault: items that got a DeleteBackupData job in the last period
+    # First vault: extra protected items with no jobs at all (protection configured, never backed
+    # up: IRPending). They appear in the protected-item list only, never in a job list.
+    never_backed_up_items: int = 0
     epoch: float = 1767225600.0  # 2026-01-01T00:00:00Z; job k starts at epoch + offset(item) + k*period
     history_seconds: float = 30 * 86400.0  # no jobs before now - history_seconds
 
@@ -42,8 +45,8 @@ class EstateSpec:
         ratios = (self.failure_ratio, self.warning_ratio, self.restore_ratio)
         if any(not 0.0 <= r <= 1.0 for r in ratios) or self.failure_ratio + self.warning_ratio > 1.0:
             problems.append("ratios must lie in [0, 1] and failure_ratio + warning_ratio <= 1")
-        if self.failing_items < 0 or self.deletion_jobs < 0:
-            problems.append("failing_items and deletion_jobs must be >= 0")
+        if self.failing_items < 0 or self.deletion_jobs < 0 or self.never_backed_up_items < 0:
+            problems.append("failing_items, deletion_jobs and never_backed_up_items must be >= 0")
         if self.failing_items + self.deletion_jobs > self.items_per_vault:
             problems.append("failing_items + deletion_jobs must not exceed items_per_vault")
         if problems:

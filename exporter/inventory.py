@@ -1,0 +1,118 @@
+"""The inventory schedule: list each vault's protected items once per `collection.inventory_interval`.
+
+Jobs only show items that run jobs. An item whose backups never start — protection configured but
+never run, a policy whose schedule was removed, backups suspended — produces no job at all, so the
+job poller cannot see it; the vault's protected-item list can. One paged request per vault per
+inventory interval (`GET …/backupProtectedItems`, plus one per further page its nextLinks lead to).
+
+Runs in its own thread beside the job poller (`exporter.poller`), which it does not touch: it takes
+the vaults from the job poller's last published snapshot (discovery stays in one place), keeps its
+own store, and hands its snapshot to the same publisher. A vault whose inventory fails keeps its
+last good items and shows `azure_backup_exporter_inventory_up 0`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+
+from exporter.azure.arm import ArmError
+from exporter.azure.backup import RecoveryServicesApi
+from exporter.azure.telemetry import ApiTelemetry
+from exporter.inventory_store import InventorySnapshot, InventoryStore
+from exporter.model import RECOVERY_SERVICES, VaultRef
+from exporter.protected_items import ProtectedItem, parse_protected_item
+
+log = logging.getLogger(__name__)
+
+# How often the thread looks for due vaults, and notices a stop request while a batch is running.
+WAKE_SECONDS = 1.0
+Listing = tuple[list[ProtectedItem] | None, Counter[str]]
+
+
+class InventoryPoller:
+    def __init__(
+        self,
+        api: RecoveryServicesApi,
+        store: InventoryStore,
+        *,
+        interval: float,
+        vaults: Callable[[], Iterable[VaultRef]],
+        telemetry: ApiTelemetry,
+        publish: Callable[[InventorySnapshot], object],
+        concurrency: int = 4,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._api = api
+        self._store = store
+        self._interval = interval
+        self._vaults = vaults  # the monitored vaults, as the job poller last published them
+        self._telemetry = telemetry
+        self._publish = publish
+        self._monotonic = monotonic
+        # The ARM client bounds the requests on the wire across both pollers; these threads only wait.
+        self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="inventory")
+        self._next: dict[VaultRef, float] = {}
+        self.inventories_completed = 0
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def poll_once(self) -> bool:
+        """Inventory every vault now and publish; True if every vault's listing succeeded."""
+        self._next = dict.fromkeys(self._next, -1.0)
+        self.poll_due()
+        return all(vault.up for vault in self._store.snapshot().vaults)
+
+    def run(self, stop: threading.Event) -> None:
+        """Inventory each vault every `interval` on the monotonic clock until `stop` is set."""
+        while not stop.is_set():
+            self.poll_due(stop)
+            stop.wait(WAKE_SECONDS)
+
+    def poll_due(self, stop: threading.Event | None = None) -> int:
+        """List the vaults that are due (new vaults at once), fold the results in, publish.
+
+        Returns how many vaults were listed. A stop request abandons the batch unpublished: the
+        requests in flight end with the ARM client, and nothing half-done reaches the scrape.
+        """
+        refs = sorted(ref for ref in self._vaults() if ref.kind == RECOVERY_SERVICES)
+        left = set(self._next) - set(refs)
+        self._next = {ref: self._next.get(ref, -1.0) for ref in refs}
+        self._store.set_vaults(refs)
+        now = self._monotonic()
+        due = [ref for ref, at in self._next.items() if at <= now]
+        for ref in due:
+            self._next[ref] = now + self._interval
+        futures: dict[Future[Listing], VaultRef] = {self._pool.submit(self._list, ref): ref for ref in due}
+        pending = set(futures)
+        while pending:
+            _, pending = wait(pending, timeout=WAKE_SECONDS)
+            if stop is not None and stop.is_set():
+                return 0
+        for future, ref in futures.items():
+            items, errors = future.result()  # _list catches what Azure can throw
+            self._telemetry.add_parse_errors(errors)
+            self._store.record(ref, items)
+            self.inventories_completed += 1
+        if due or left:  # a vault that left takes its series along at once
+            self._publish(self._store.snapshot())
+        return len(due)
+
+    def _list(self, ref: VaultRef) -> Listing:
+        errors: Counter[str] = Counter()
+        items: list[ProtectedItem] = []
+        try:
+            for page in self._api.list_protected_items(ref):
+                for raw in page:
+                    item = parse_protected_item(raw, errors)
+                    if item is not None:
+                        items.append(item)
+        except ArmError as exc:
+            log.warning("inventory of vault %s failed: %s", ref, exc)
+            return None, errors
+        return items, errors

@@ -1,0 +1,215 @@
+"""The vault's protected items (`GET …/vaults/{v}/backupProtectedItems`), consistent with its jobs.
+
+One protected item per estate item, its state derived from the same job facts the job routes serve:
+lastBackupTime and lastBackupStatus from its latest finished backup job (any backup series: full
+or log), lastRecoveryPoint from its latest successful one, protectionState ProtectionStopped after a
+DeleteBackupData job (soft delete keeps the item listed, scheduled for deferred delete),
+healthStatus ActionRequired (VMs) or protectionState ProtectionError (databases, file shares) while
+an item keeps failing. `EstateSpec.never_backed_up_items` adds items to the first vault that have no
+jobs at all (IRPending).
+
+Shapes: Azure/azure-rest-api-specs recoveryservicesbackup bms.json (AzureIaaSVMProtectedItem,
+AzureVmWorkloadProtectedItem, AzureFileshareProtectedItem) and its example
+AzureIaasVm/BackupProtectedItems_List.json; the SQL database shape follows Microsoft's REST docs
+(articles/backup/backup-azure-sql-vm-rest-api.md): friendlyName is the database, parentName the
+instance, serverName the host, which the jobs join into "MSSQLSERVER/db [host]".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any, overload
+
+# The job routes' paging and vault look-up: one implementation of each for every route.
+from exporter.simulator.arm import _VAULT, _offset_paging, _vault_or_404
+from exporter.simulator.estate import Estate
+from exporter.simulator.formats import format_time
+from exporter.simulator.resources import FILE_SHARE, SQL, VM, ProtectedItem, Vault
+from exporter.simulator.routing import Request, Response, Route, route
+from exporter.simulator.schedule import TICKS_PER_SECOND, JobFacts, JobKind
+
+if TYPE_CHECKING:
+    from exporter.simulator.server import Simulator
+
+ITEM_RESOURCE_TYPE = "Microsoft.RecoveryServices/vaults/backupFabrics/protectionContainers/protectedItems"
+SOFT_DELETE_TICKS = 14 * 86400 * TICKS_PER_SECOND  # Azure Backup's default soft-delete retention
+_SUCCESS = ("Completed", "CompletedWithWarnings")
+_BACKUP_KINDS = (JobKind.BACKUP, JobKind.LOG_BACKUP)
+_SQL_NAME = re.compile(r"(?P<parent>[^/]+)/(?P<database>.+) \[(?P<server>[^\]]+)\]")
+_POLICIES = {VM: "DefaultPolicy", SQL: "HourlyLogBackup", FILE_SHARE: "DailyPolicy-fileshare"}
+
+
+def _latest_backups(
+    estate: Estate, vault: Vault, item: ProtectedItem, as_of: int
+) -> tuple[JobFacts | None, JobFacts | None]:
+    """(latest finished backup job, latest successful one) of the item as of `as_of`."""
+    finished: JobFacts | None = None
+    success: JobFacts | None = None
+    for series in item.series:
+        if series.kind not in _BACKUP_KINDS:
+            continue
+        for k in reversed(estate.schedule.occurrences(series, as_of - estate.history, as_of)):
+            facts = estate.facts(vault, item, series, k, as_of)
+            if not facts.finished:
+                continue
+            if finished is None or facts.start > finished.start:
+                finished = facts
+            if facts.status in _SUCCESS:
+                if success is None or facts.start > success.start:
+                    success = facts
+                break  # older occurrences of this series can only be older
+    return finished, success
+
+
+def _state(item: ProtectedItem, finished: JobFacts | None, as_of: int) -> tuple[str, bool]:
+    """(protectionState, whether the item keeps failing)."""
+    failing = item.always_fails_from is not None and as_of >= item.always_fails_from
+    if item.deleted_at is not None and as_of >= item.deleted_at:
+        return "ProtectionStopped", failing
+    if failing and item.workload != VM:  # VMs report it through healthStatus instead
+        return "ProtectionError", failing
+    return ("IRPending" if finished is None else "Protected"), failing
+
+
+def item_body(estate: Estate, vault: Vault, item: ProtectedItem, as_of: int) -> dict[str, Any]:
+    """One estate item as `GET …/backupProtectedItems` lists it, as of `as_of` (ticks)."""
+    finished, success = _latest_backups(estate, vault, item, as_of)
+    state, failing = _state(item, finished, as_of)
+    stopped = state == "ProtectionStopped"
+    unhealthy = failing or (finished is not None and finished.status not in _SUCCESS)
+    props: dict[str, Any] = {}
+    if item.workload == VM:
+        host_group = item.container_name.split(";")[1]
+        vm_id = (f"/subscriptions/{vault.subscription_id}/resourceGroups/{host_group}"
+                 f"/providers/Microsoft.Compute/virtualMachines/{item.name}")
+        name = f"VM;{item.container_name}"
+        container_path = f"IaasVMContainer;{item.container_name}"
+        props |= {"friendlyName": item.name, "virtualMachineId": vm_id}
+        props |= _status(state, "Unhealthy" if unhealthy else "Healthy", finished.status if finished else "IRPending")
+        props["healthStatus"] = "ActionRequired" if failing else "Passed"
+        props |= {"protectedItemType": "Microsoft.Compute/virtualMachines", "workloadType": "VM",
+                  "sourceResourceId": vm_id}
+    elif item.workload == SQL:
+        parts = _SQL_NAME.fullmatch(item.name)
+        if parts is None:
+            raise LookupError(f"SQL item name {item.name!r} is not 'instance/database [host]'")
+        host = parts["server"].split(".")[0]
+        name = f"SQLDataBase;{parts['parent'].lower()};{parts['database'].lower()}"
+        container_path = item.container_name
+        props |= {"friendlyName": parts["database"], "serverName": parts["server"], "parentName": parts["parent"],
+                  "parentType": "AzureVmWorkloadSQLInstance"}
+        props |= _status(state, "Unhealthy" if unhealthy else "Healthy", _health(finished))
+        props |= {"protectedItemHealthStatus": "Unhealthy" if failing else _health(finished),
+                  "protectedItemType": "AzureVmWorkloadSQLDatabase", "workloadType": "SQLDataBase",
+                  "sourceResourceId": f"/subscriptions/{vault.subscription_id}/resourceGroups/{vault.resource_group}"
+                                      f"/providers/Microsoft.Compute/virtualMachines/{host}"}
+    else:
+        name = f"AzureFileShare;{item.name}"
+        container_path = item.container_name
+        props["friendlyName"] = item.name
+        props |= _status(state, "Unhealthy" if unhealthy else "Healthy", _health(finished))
+        props |= {"protectedItemType": "AzureFileShareProtectedItem", "workloadType": "AzureFileShare",
+                  "sourceResourceId": f"/subscriptions/{vault.subscription_id}/resourceGroups/{vault.resource_group}"
+                                      f"/providers/Microsoft.Storage/storageAccounts/{item.storage_account}"}
+    props |= {"backupManagementType": item.backup_management_type, "containerName": item.container_name}
+    if finished is not None:
+        props["lastBackupTime"] = format_time(finished.start)
+    if success is not None:  # the snapshot, hence the recovery point, is taken as the job starts
+        props["lastRecoveryPoint"] = format_time(success.start)
+    _policy(props, vault, None if stopped else _POLICIES[item.workload])
+    if stopped and item.deleted_at is not None:
+        props |= {"isScheduledForDeferredDelete": True,
+                  "deferredDeleteTimeInUTC": format_time(item.deleted_at + SOFT_DELETE_TICKS)}
+    return _resource(vault, container_path, name, props)
+
+
+def never_backed_up_body(vault: Vault, n: int) -> dict[str, Any]:
+    """The n-th extra VM of the first vault: protection configured, no backup (nor any job) yet."""
+    name = f"vm-new-{n + 1:03d}"
+    container = f"iaasvmcontainerv2;{vault.resource_group};{name}"
+    vm_id = (f"/subscriptions/{vault.subscription_id}/resourceGroups/{vault.resource_group}"
+             f"/providers/Microsoft.Compute/virtualMachines/{name}")
+    props: dict[str, Any] = {"friendlyName": name, "virtualMachineId": vm_id}
+    props |= _status("IRPending", "Healthy", "IRPending")
+    props |= {"healthStatus": "Passed", "protectedItemType": "Microsoft.Compute/virtualMachines",
+              "workloadType": "VM", "sourceResourceId": vm_id, "backupManagementType": "AzureIaasVM",
+              "containerName": container}
+    _policy(props, vault, _POLICIES[VM])
+    return _resource(vault, f"IaasVMContainer;{container}", f"VM;{container}", props)
+
+
+def _status(state: str, protection_status: str, last_backup_status: str) -> dict[str, str]:
+    return {"protectionStatus": protection_status, "protectionState": state, "lastBackupStatus": last_backup_status}
+
+
+def _health(finished: JobFacts | None) -> str:
+    """lastBackupStatus of databases and file shares: the LastBackupStatus enum, not a job status."""
+    if finished is None:
+        return "IRPending"
+    return "Healthy" if finished.status in _SUCCESS else "Unhealthy"
+
+
+def _policy(props: dict[str, Any], vault: Vault, name: str | None) -> None:
+    # Stopping protection detaches the policy: the docs' stop request sends "policyId": "".
+    props["policyId"] = f"{vault.resource_id}/backupPolicies/{name}" if name else ""
+    if name:
+        props["policyName"] = name
+
+
+def _resource(vault: Vault, container_path: str, name: str, props: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": f"{vault.resource_id}/backupFabrics/Azure/protectionContainers/{container_path}/protectedItems/{name}",
+        "name": name,
+        "type": ITEM_RESOURCE_TYPE,
+        "properties": props,
+    }
+
+
+class ProtectedItemList(Sequence[dict[str, Any]]):
+    """A vault's protected items in listing order, each built only when its page is asked for."""
+
+    def __init__(self, estate: Estate, vault: Vault, as_of: int) -> None:
+        self._estate, self._vault, self._as_of = estate, vault, as_of
+        self._items = estate.items(vault)
+        self._extra = estate.spec.never_backed_up_items if vault.index == 0 else 0
+
+    def __len__(self) -> int:
+        return len(self._items) + self._extra
+
+    def _body(self, index: int) -> dict[str, Any]:
+        if index < len(self._items):
+            return item_body(self._estate, self._vault, self._items[index], self._as_of)
+        return never_backed_up_body(self._vault, index - len(self._items))
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(index, slice):
+            return [self._body(i) for i in range(*index.indices(len(self)))]
+        if not -len(self) <= index < len(self):
+            raise IndexError(index)
+        return self._body(index % len(self))
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return (self._body(i) for i in range(len(self)))
+
+
+def protected_items(estate: Estate, vault: Vault, as_of: float | None = None) -> list[dict[str, Any]]:
+    """Every protected item of `vault` as the route lists it (for tests): as of now, or `as_of` seconds."""
+    when = estate.now() if as_of is None else round(as_of * TICKS_PER_SECOND)
+    return list(ProtectedItemList(estate, vault, when))
+
+
+def list_protected_items(sim: Simulator, request: Request, match: re.Match[str]) -> Response:
+    vault = _vault_or_404(sim, match)
+    if isinstance(vault, Response):
+        return vault
+    return _offset_paging(sim, request, ProtectedItemList(sim.estate, vault, sim.estate.now()))
+
+
+ROUTES: list[Route] = [
+    route("GET", _VAULT + r"/backupProtectedItems/?", "list_protected_items", list_protected_items),
+]
