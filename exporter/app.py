@@ -13,7 +13,8 @@ from exporter.config import Config
 from exporter.poller import Poller
 from exporter.rendering import Publisher
 from exporter.sources import RecoveryServicesSource
-from exporter.store import Store
+from exporter.state_file import StateFile
+from exporter.store import Snapshot, Store
 
 
 class App:
@@ -26,9 +27,11 @@ class App:
         *,
         store: Store | None = None,
         publisher: Publisher | None = None,
+        state: StateFile | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
+        self.state = state
         collection = config.collection
         tokens = TokenSource(build_credential(config.azure), config.azure.scope, telemetry)
         self.arm = ArmClient(
@@ -45,8 +48,15 @@ class App:
         api = RecoveryServicesApi(self.arm, collection.api_version)
         sources = [RecoveryServicesSource(api, collection.operations)]
         self.poller = Poller(
-            config, api, sources, store=self.store, telemetry=telemetry, publish=self.publisher.publish, clock=clock
+            config, api, sources, store=self.store, telemetry=telemetry, publish=self._publish, clock=clock
         )
+
+    def _publish(self, snapshot: Snapshot) -> None:
+        # Saved before it is shown: a scraper never sees a count that a kill -9 could take back.
+        # On the poller's thread, the store's one writer, so the file gets one consistent cut.
+        if self.state is not None:
+            self.state.save(self.store)
+        self.publisher.publish(snapshot)
 
     def close(self) -> None:
         self.poller.close()
