@@ -18,7 +18,8 @@ from exporter.inventory_store import InventoryStore
 from exporter.poller import Poller
 from exporter.rendering import Publisher
 from exporter.sources import JobSource, RecoveryServicesSource
-from exporter.store import Store
+from exporter.state_file import StateFile
+from exporter.store import Snapshot, Store
 
 
 class App:
@@ -31,10 +32,12 @@ class App:
         *,
         store: Store | None = None,
         publisher: Publisher | None = None,
+        state: StateFile | None = None,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config
+        self.state = state
         collection = config.collection
         tokens = TokenSource(build_credential(config.azure), config.azure.scope, telemetry)
         self.arm = ArmClient(
@@ -61,7 +64,7 @@ class App:
                 )
             ]
         self.poller = Poller(
-            config, api, sources, store=self.store, telemetry=telemetry, publish=self.publisher.publish, clock=clock
+            config, api, sources, store=self.store, telemetry=telemetry, publish=self._publish, clock=clock
         )
         self.inventory: InventoryPoller | None = None
         if collection.inventory_interval > 0:
@@ -95,6 +98,13 @@ class App:
         finally:
             if inventory is not None:
                 inventory.join()
+
+    def _publish(self, snapshot: Snapshot) -> None:
+        # Saved before it is shown: a scraper never sees a count that a kill -9 could take back.
+        # On the poller's thread, the store's one writer, so the file gets one consistent cut.
+        if self.state is not None:
+            self.state.save(self.store)
+        self.publisher.publish(snapshot)
 
     def close(self) -> None:
         self.poller.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -15,8 +16,10 @@ from exporter import __version__, logs
 from exporter.app import App
 from exporter.azure.telemetry import ApiTelemetry
 from exporter.config import Config, ConfigError, load_config
+from exporter.lifecycle import Lifecycle, LifecycleCollector
 from exporter.server import ExporterHTTPServer, ListenAddressError, parse_listen_address
 from exporter.sharding import apply_flags
+from exporter.state_file import StateFile
 
 log = logging.getLogger(__name__)
 
@@ -90,10 +93,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.once:
             return _run_once(config)
-        return _serve(config, address, args.telemetry_path, None if args.demo else Path(args.config_file), args)
+        code = _serve(config, address, args.telemetry_path, None if args.demo else Path(args.config_file), args)
     finally:
         if simulator is not None:
             simulator.stop()
+    return _exit_without_waiting_on_azure(code)
 
 
 def _run_once(config: Config) -> int:
@@ -111,7 +115,13 @@ def _serve(
     config: Config, address: tuple[str, int], telemetry_path: str, config_path: Path | None, args: argparse.Namespace
 ) -> int:
     telemetry = ApiTelemetry()
-    app = App(config, telemetry)
+    lifecycle = Lifecycle()
+    state = _state_file(config, lifecycle, None)
+    app = App(config, telemetry, state=state)
+    app.publisher.registry.register(LifecycleCollector(lifecycle))
+    if state is not None and state.load(app.store):
+        # Serve the restored series at once; /-/ready still waits for the first poll.
+        app.publisher.publish(app.store.snapshot())
     try:
         server = ExporterHTTPServer(address, lambda: app.publisher.current, telemetry_path)
     except OSError as exc:
@@ -150,23 +160,54 @@ def _serve(
             try:
                 new_config = apply_flags(load_config(config_path), args.shard_index, args.shard_count)
             except ConfigError as exc:
+                lifecycle.config_reloaded(ok=False)
                 log.error("config reload rejected, keeping the running config: %s", "; ".join(exc.problems))  # noqa: TRY400
                 continue
             poll_stop.set()
             poll_thread.join()
             app.close()
-            app = App(new_config, telemetry, store=app.store, publisher=app.publisher)
+            state = _state_file(new_config, lifecycle, state)
+            app = App(new_config, telemetry, store=app.store, publisher=app.publisher, state=state)
             poll_stop, poll_thread = _start_polling(app)
+            lifecycle.config_reloaded(ok=True)
             log.info("config reloaded from %s", config_path)
 
     log.info("shutting down")
     poll_stop.set()
     app.close()  # aborts retries and backoffs in flight
-    server.shutdown()
+    server.shutdown()  # no new connections; the responses in flight go on in their threads
+    poll_thread.join(timeout=DRAIN_SECONDS)
+    if state is not None:
+        if poll_thread.is_alive():  # it still writes the store: the last per-poll write stands
+            log.warning("poller did not stop in %.0f s; state file left as of the last poll", DRAIN_SECONDS)
+        elif state.save(app.store, force=True):
+            log.info("state written to %s", state.path)
     server.drain(DRAIN_SECONDS)
     server.server_close()
-    poll_thread.join(timeout=DRAIN_SECONDS)
     return EXIT_OK
+
+
+def _exit_without_waiting_on_azure(code: int) -> int:
+    """Everything is flushed; a poll worker may still wait on Azure for up to request_timeout, and
+    the interpreter would join it (ThreadPoolExecutor joins its workers at exit, daemon or not).
+    Its answer would be dropped anyway, so then leave at once."""
+    waiting = [t for t in threading.enumerate() if t is not threading.main_thread() and t.is_alive()]
+    if not waiting:
+        return code
+    log.info("exiting without waiting for %d threads (requests to Azure in flight)", len(waiting))
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _state_file(config: Config, lifecycle: Lifecycle, current: StateFile | None) -> StateFile | None:
+    """The state file of `config`; the current one if the path did not change (keeps its bookkeeping)."""
+    if config.state_file is None:
+        return None
+    if current is not None and current.path == config.state_file:
+        return current
+    return StateFile(config.state_file, lifecycle)
 
 
 def _start_polling(app: App) -> tuple[threading.Event, threading.Thread]:

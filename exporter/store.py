@@ -90,6 +90,16 @@ class Snapshot:
     ready: bool = False  # every vault has been polled at least once
 
 
+@dataclass(slots=True)
+class DurableState:
+    """What survives a restart (exporter/state.py writes it): the store's own objects, not copies,
+    so it must be read and written on the store's one writer thread."""
+
+    items: dict[ItemKey, ItemState]
+    histograms: dict[SeriesKey, list[float]]  # per bucket..., +Inf, sum, count
+    vaults: dict[VaultRef, VaultState]
+
+
 def _start(job: Job | None) -> float:
     if job is None or job.start_time is None:
         return -math.inf
@@ -103,11 +113,14 @@ class Store:
         self._items: dict[ItemKey, ItemState] = {}
         self._histograms: dict[SeriesKey, list[float]] = {}  # bucket counts..., sum, count
         self._vaults: dict[VaultRef, VaultState] = {}
+        # Bumped by every change, so that the state file is rewritten only when there is news.
+        self.revision = 0
 
     # -- vaults -------------------------------------------------------------------------------
     def set_vaults(self, infos: Iterable[VaultInfo], tracked: dict[VaultRef, tuple[str, ...]]) -> None:
         """Make the monitored vaults exactly `infos`; a vault that left takes its series along."""
         wanted = {info.ref: info for info in infos}
+        self.revision += 1
         for ref in list(self._vaults):
             if ref not in wanted:
                 self._forget(ref)
@@ -140,6 +153,7 @@ class Store:
     def apply(self, ref: VaultRef, jobs: Iterable[Job]) -> int:
         """Fold jobs into the item states; returns how many finished jobs were counted now."""
         vault = self._vaults[ref]
+        self.revision += 1
         counted_now = 0
         sub, rg, name = ref.labels
         for listed in jobs:
@@ -191,11 +205,13 @@ class Store:
 
     def set_tracked(self, ref: VaultRef, job: Job) -> None:
         self._vaults[ref].tracked[job.job_id] = job
+        self.revision += 1
 
     def record_poll(self, ref: VaultRef, *, ok: bool, duration: float, window_end: float | None) -> None:
         vault = self._vaults.get(ref)
         if vault is None:  # forgotten by discovery while its poll was in flight
             return
+        self.revision += 1
         vault.polled = True
         vault.up = ok
         vault.poll_duration = duration
@@ -214,6 +230,22 @@ class Store:
                 del vault.counted[job_id]
         for job_id in [j for j, start in vault.in_progress.items() if start < horizon]:
             del vault.in_progress[job_id]
+
+    # -- persistence --------------------------------------------------------------------------
+    def durable(self) -> DurableState:
+        return DurableState(self._items, self._histograms, self._vaults)
+
+    def restore(self, state: DurableState) -> None:
+        """Start from a saved state. Vaults come back unpolled (ready waits for a fresh poll);
+        items of no restored vault are dropped, and counted ids past the lookback are pruned."""
+        labels = {ref.labels for ref in state.vaults}
+        self._items = {k: v for k, v in state.items.items() if k[:3] in labels}
+        self._histograms = {k: v for k, v in state.histograms.items() if k[:3] in labels}
+        self._vaults = dict(state.vaults)
+        for vault in self._vaults.values():
+            vault.polled = vault.up = False
+            self._prune(vault)
+        self.revision += 1
 
     # -- reading ------------------------------------------------------------------------------
     @property

@@ -84,7 +84,7 @@ RULE_ALLOWED_EMPTY = {
     "AzureBackupExporterThrottled{cause=http_429}": "the simulator throttles nothing",
     "AzureBackupExporterThrottled{cause=ratelimit_header}": "the rate-limit headroom stays above 100",
     "AzureBackupProtectionStopped": "the simulated stop happened before the exporter started: no change seen",
-    "AzureBackupItemUnhealthy{cause=protection_state}": "only a failing database gets ProtectionError; the failing item is a VM",
+    "AzureBackupItemUnhealthy{cause=protection_state}": "only failing databases get ProtectionError; this one is a VM",
     "AzureBackupTooOld{schedule=daily,source=inventory}": "every item with a recovery point also has backup jobs",
     "AzureBackupTooOld{schedule=weekly,source=inventory}": "no vault is tagged backup_schedule=weekly",
     "AzureBackupExporterTargetDown{cause=inventory}": "every protected-item listing succeeds",
