@@ -8,11 +8,12 @@ from collections.abc import Callable
 from exporter.azure.arm import ArmClient
 from exporter.azure.backup import RecoveryServicesApi
 from exporter.azure.credential import TokenSource, build_credential
+from exporter.azure.dataprotection import DataProtectionApi
 from exporter.azure.telemetry import ApiTelemetry
 from exporter.config import Config
 from exporter.poller import Poller
 from exporter.rendering import Publisher
-from exporter.sources import RecoveryServicesSource
+from exporter.sources import DataProtectionSource, JobSource, RecoveryServicesSource
 from exporter.store import Store
 
 
@@ -43,7 +44,11 @@ class App:
         self.publisher = publisher or Publisher(telemetry, collection.vault_tags)
         self.publisher.set_vault_tags(collection.vault_tags)
         api = RecoveryServicesApi(self.arm, collection.api_version)
-        sources = [RecoveryServicesSource(api, collection.operations)]
+        backup_vaults = DataProtectionApi(self.arm, collection.backup_vault_api_version)
+        sources: list[JobSource] = [
+            RecoveryServicesSource(api, collection.operations),
+            DataProtectionSource(backup_vaults, collection.operations),
+        ]
         self.poller = Poller(
             config, api, sources, store=self.store, telemetry=telemetry, publish=self.publisher.publish, clock=clock
         )
