@@ -9,6 +9,7 @@ from collections.abc import Callable
 from exporter.azure.arm import ArmClient
 from exporter.azure.backup import RecoveryServicesApi
 from exporter.azure.credential import TokenSource, build_credential
+from exporter.azure.dataprotection import DataProtectionApi
 from exporter.azure.resourcegraph import ResourceGraphApi
 from exporter.azure.telemetry import ApiTelemetry
 from exporter.config import Config
@@ -17,7 +18,7 @@ from exporter.inventory import InventoryPoller
 from exporter.inventory_store import InventoryStore
 from exporter.poller import Poller
 from exporter.rendering import Publisher
-from exporter.sources import JobSource, RecoveryServicesSource
+from exporter.sources import DataProtectionSource, JobSource, RecoveryServicesSource
 from exporter.state_file import StateFile
 from exporter.store import Snapshot, Store
 
@@ -52,17 +53,18 @@ class App:
         self.publisher = publisher or Publisher(telemetry, collection.vault_tags)
         self.publisher.set_vault_tags(collection.vault_tags)
         api = RecoveryServicesApi(self.arm, collection.api_version)
-        sources: list[JobSource] = [RecoveryServicesSource(api, collection.operations)]
+        recovery_services: JobSource = RecoveryServicesSource(api, collection.operations)
         if collection.source == "resource_graph":
-            sources = [
-                ResourceGraphSource(
-                    ResourceGraphApi(self.arm),
-                    api,
-                    lambda: self.poller.polled_vaults,
-                    interval=collection.interval,
-                    operations=collection.operations,
-                )
-            ]
+            # Resource Graph reads Recovery Services jobs only; backup vaults keep their own API.
+            recovery_services = ResourceGraphSource(
+                ResourceGraphApi(self.arm),
+                api,
+                lambda: self.poller.polled_vaults,
+                interval=collection.interval,
+                operations=collection.operations,
+            )
+        backup_vaults = DataProtectionApi(self.arm, collection.backup_vault_api_version)
+        sources: list[JobSource] = [recovery_services, DataProtectionSource(backup_vaults, collection.operations)]
         self.poller = Poller(
             config, api, sources, store=self.store, telemetry=telemetry, publish=self._publish, clock=clock
         )

@@ -21,6 +21,7 @@ import yaml
 
 from exporter import config_values as cv
 from exporter.config_values import DAY, ItemsError, parse_duration
+from exporter.model import BACKUP_VAULT, RECOVERY_SERVICES, VAULT_KINDS
 
 __all__ = [
     "CLOUDS", "AzureConfig", "Cloud", "CollectionConfig", "Config", "ConfigError", "Target",
@@ -98,6 +99,8 @@ class CollectionConfig:
     concurrency: int = 8
     request_timeout: float = 30.0
     api_version: str = "2025-08-01"
+    # Data Protection's api-version; why this one: exporter.azure.dataprotection.
+    backup_vault_api_version: str = "2025-07-01"
     operations: tuple[str, ...] = ()
     vault_tags: tuple[str, ...] = ()
     discovery_interval: float = 3600.0
@@ -114,10 +117,26 @@ class Target:
     vault: str | None = None
     vault_regex: str | None = None
     jobs: tuple[str, ...] = ()
+    backup_vault: str | None = None
+    vault_kind: str | None = None  # None: recovery_services for `vault`, every kind for discovery
 
     @property
     def is_discovery(self) -> bool:
-        return self.vault is None
+        return self.vault is None and self.backup_vault is None
+
+    @property
+    def vault_name(self) -> str | None:
+        """The named vault, whichever key names it; None for a discovery target."""
+        return self.vault if self.vault is not None else self.backup_vault
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The vault kinds (model.VAULT_KINDS) this target monitors."""
+        if self.backup_vault is not None:
+            return (BACKUP_VAULT,)
+        if self.vault_kind is not None:
+            return (self.vault_kind,)
+        return VAULT_KINDS if self.is_discovery else (RECOVERY_SERVICES,)
 
     def matches(self, vault_name: str) -> bool:
         return self.vault_regex is None or re.search(self.vault_regex, vault_name) is not None
@@ -162,6 +181,7 @@ _COLLECTION: dict[str, cv.Converter] = {
     "concurrency": cv.integer(1, 64),
     "request_timeout": cv.duration(),
     "api_version": cv.api_version,
+    "backup_vault_api_version": cv.api_version,
     "operations": cv.each(cv.string),
     "vault_tags": cv.each(cv.label_suffix, key=vault_tag_label),
     "discovery_interval": cv.duration(),
@@ -176,6 +196,8 @@ _TARGET: dict[str, cv.Converter] = {
     "vault": cv.arm_name,
     "vault_regex": cv.regex,
     "jobs": cv.each(cv.guid, key=str.casefold),  # GUIDs: case does not make a different job
+    "backup_vault": cv.arm_name,
+    "vault_kind": cv.choice(VAULT_KINDS),
 }
 # Every section's table, by key-path prefix (tests check config.example.yaml documents each key).
 SCHEMA: Mapping[str, Mapping[str, cv.Converter]] = MappingProxyType(
@@ -286,12 +308,17 @@ def _targets(raw: object, problems: _Problems) -> tuple[Target, ...]:
     for index, item in enumerate(raw):
         where, before = f"targets[{index}]", len(problems)
         values, given = _section(item, where, _TARGET, problems, required=("subscription_id",))
-        explicit = "vault" in given
+        explicit = "vault" in given or "backup_vault" in given
         if ("resource_group" in given) != explicit:
             problems.add(f"{where}.{'vault' if not explicit else 'resource_group'}",
-                         "resource_group and vault go together: both for one vault, neither to discover")
+                         "resource_group and vault go together (or backup_vault): both for one vault, neither "
+                         "to discover")
+        if "vault" in given and "backup_vault" in given:
+            problems.add(f"{where}.backup_vault", "names a vault as vault does; one vault per target")
+        if "backup_vault" in given and values.get("vault_kind", BACKUP_VAULT) != BACKUP_VAULT:
+            problems.add(f"{where}.vault_kind", "with backup_vault it can only be backup_vault (or left out)")
         if explicit and "vault_regex" in given:
-            problems.add(f"{where}.vault_regex", "only applies to discovery targets (those without vault)")
+            problems.add(f"{where}.vault_regex", "only applies to discovery targets (no vault, no backup_vault)")
         if explicit and values.get("subscription_id") == "*":
             problems.add(f"{where}.subscription_id", 'an explicit vault needs its subscription GUID, not "*"')
         if not explicit and "jobs" in given:
@@ -300,8 +327,9 @@ def _targets(raw: object, problems: _Problems) -> tuple[Target, ...]:
             continue
         target = Target(**values)
         # ARM names and GUIDs are case-insensitive; a regex is not.
-        key = (target.subscription_id.lower(), target.vault_regex or "") if target.is_discovery else (
-            target.subscription_id.lower(), str(target.resource_group).lower(), str(target.vault).lower())
+        key = (target.subscription_id.lower(), target.vault_regex or "", *target.kinds) if target.is_discovery else (
+            target.subscription_id.lower(), str(target.resource_group).lower(), str(target.vault_name).lower(),
+            *target.kinds)
         if key in seen:
             same = "subscription and vault_regex" if target.is_discovery else "subscription, resource group, vault"
             problems.add(where, f"duplicate of targets[{seen[key]}] (same {same})")

@@ -16,9 +16,10 @@ from exporter.simulator import EstateSpec, Simulator
 
 log = logging.getLogger(__name__)
 
-# ~50 protected items over three subscriptions, a backup every 10 minutes per item (so a new
-# job starts every dozen seconds somewhere), a week of history, some failures and warnings, one
-# item failing for days (AzureBackupTooOld) and one DeleteBackupData job.
+# ~50 protected items in Recovery Services vaults and ~25 in backup vaults (disks, blobs,
+# PostgreSQL, AKS) over three subscriptions, a backup every 10 minutes per item (so a new job
+# starts every few seconds somewhere), a week of history, some failures and warnings, one item
+# failing for days (AzureBackupTooOld) and one DeleteBackupData job.
 DEMO_ESTATE = EstateSpec(
     subscriptions=3,
     vaults_per_subscription=2,
@@ -32,6 +33,8 @@ DEMO_ESTATE = EstateSpec(
     failing_items=1,
     deletion_jobs=1,
     history_seconds=8 * 86400.0,
+    backup_vaults_per_subscription=1,
+    backup_history_seconds=86400.0,  # their lists have no filter: every poll reads all of them
 )
 
 
@@ -51,5 +54,10 @@ def start_demo(estate: EstateSpec = DEMO_ESTATE, interval: str = "15s") -> tuple
             ],
         }
     )
-    log.info("demo: simulated Azure on %s (%d vaults)", simulator.url, len(simulator.estate.vault_refs()))
+    log.info(
+        "demo: simulated Azure on %s (%d Recovery Services vaults, %d backup vaults)",
+        simulator.url,
+        len(simulator.estate.vault_refs()),
+        len(simulator.estate.data_protection.vaults),
+    )
     return simulator, config

@@ -77,7 +77,7 @@ class BackupCollector(Collector):
             status="InProgress"} 1.0
         azure_backup_tracked_job_progress_ratio{…,job_id="41f3…"} 0.42
         azure_backup_tracked_job_task_status{…,job_id="41f3…",task="Take Snapshot",status="Completed"} 1.0
-        azure_backup_vault_info{…,vault=…,location="westeurope",tag_team="payments"} 1.0
+        azure_backup_vault_info{…,vault=…,location="westeurope",kind="recovery_services",tag_team="payments"} 1.0
         azure_backup_exporter_target_up{subscription_id=…,resource_group=…,vault=…} 1.0
         azure_backup_exporter_api_requests_total{api="list_jobs",code="200"} 42.0
         azure_backup_exporter_api_ratelimit_remaining{subscription_id=…,scope="subscription-reads"} 11999.0
@@ -215,7 +215,7 @@ class BackupCollector(Collector):
         info = GaugeMetricFamily(
             "azure_backup_vault_info",
             "A monitored vault, with its location and selected tags; join on it to route alerts.",
-            labels=[*VAULT_LABELS, "location", *(vault_tag_label(t) for t in self._vault_tags)],
+            labels=[*VAULT_LABELS, "location", "kind", *(vault_tag_label(t) for t in self._vault_tags)],
         )
         up = GaugeMetricFamily(
             "azure_backup_exporter_target_up",
@@ -235,7 +235,9 @@ class BackupCollector(Collector):
         for vault in vaults:
             labels = list(vault.info.ref.labels)
             tags = dict(vault.info.tags)
-            info.add_metric([*labels, vault.info.location, *(tags.get(t, "") for t in self._vault_tags)], 1.0)
+            info.add_metric(
+                [*labels, vault.info.location, vault.info.ref.kind, *(tags.get(t, "") for t in self._vault_tags)], 1.0
+            )
             if not vault.polled:
                 continue
             up.add_metric(labels, 1.0 if vault.up else 0.0)

@@ -24,7 +24,15 @@ FINISHED_STATUSES: frozenset[str] = frozenset({"Completed", "CompletedWithWarnin
 # Statuses that mean "not over yet", whatever endTime says.
 ACTIVE_STATUSES: frozenset[str] = frozenset({"InProgress", "Cancelling", "NotStarted", "Started"})
 
+# Vault kinds (VaultRef.kind, the `vault_kind` config key, the `kind` label of azure_backup_vault_info).
 RECOVERY_SERVICES = "recovery_services"
+BACKUP_VAULT = "backup_vault"  # Data Protection backup vaults: disks, blobs, PostgreSQL, AKS, ...
+VAULT_KINDS: tuple[str, ...] = (RECOVERY_SERVICES, BACKUP_VAULT)
+# Where each kind lives in ARM, below /subscriptions/{s}/resourceGroups/{rg}/providers/.
+_VAULT_TYPES: dict[str, str] = {
+    RECOVERY_SERVICES: "Microsoft.RecoveryServices/vaults",
+    BACKUP_VAULT: "Microsoft.DataProtection/backupVaults",
+}
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -40,7 +48,7 @@ class VaultRef:
     def resource_id(self) -> str:
         return (
             f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
-            f"/providers/Microsoft.RecoveryServices/vaults/{self.vault}"
+            f"/providers/{_VAULT_TYPES[self.kind]}/{self.vault}"
         )
 
     @property

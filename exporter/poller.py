@@ -24,7 +24,7 @@ from exporter.azure.arm import ArmError
 from exporter.azure.backup import RecoveryServicesApi
 from exporter.azure.telemetry import ApiTelemetry
 from exporter.config import Config, Target
-from exporter.model import Job, VaultInfo, VaultRef
+from exporter.model import VAULT_KINDS, Job, VaultInfo, VaultRef
 from exporter.sharding import owns
 from exporter.sources import JobSource
 from exporter.store import MAX_DETAIL_ATTEMPTS, Snapshot, Store, VaultState
@@ -151,10 +151,16 @@ class Poller:
             except ArmError as exc:
                 log.warning("listing subscriptions failed: %s", exc)
                 subscriptions.update(self._discovered)
+        # Only the kinds some target wants: an estate without backup vaults asks nothing of them.
+        kinds: dict[str, set[str]] = {}
+        for target in targets:
+            for sub in subscriptions if target.subscription_id == "*" else (target.subscription_id,):
+                kinds.setdefault(sub, set()).update(target.kinds)
         futures = {
             (sub, kind): self._pool.submit(source.list_vaults, sub)
             for sub in sorted(subscriptions)
             for kind, source in self._sources.items()
+            if kind in kinds.get(sub, ())
         }
         found: dict[str, list[VaultInfo]] = {}
         for (sub, kind), future in futures.items():
@@ -172,6 +178,7 @@ class Poller:
                 infos.setdefault(info.ref, info)
                 if target.jobs:
                     tracked[info.ref] = tracked.get(info.ref, ()) + target.jobs
+        infos = _one_per_label_set(infos)
         index, count = collection.shard_index, collection.shard_count
         if count > 1:
             mine = {ref: info for ref, info in infos.items() if owns(ref, index, count)}
@@ -183,16 +190,21 @@ class Poller:
 
     def _resolve(self, target: Target) -> list[VaultInfo]:
         if not target.is_discovery:
-            ref = VaultRef(target.subscription_id, target.resource_group or "", target.vault or "")
+            ref = VaultRef(
+                target.subscription_id, target.resource_group or "", target.vault_name or "", target.kinds[0]
+            )
             known = {
-                (i.ref.resource_group.lower(), i.ref.vault.lower()): i
+                (i.ref.kind, i.ref.resource_group.lower(), i.ref.vault.lower()): i
                 for i in self._discovered.get(target.subscription_id, [])
             }
-            found = known.get((ref.resource_group.lower(), ref.vault.lower()))
+            found = known.get((ref.kind, ref.resource_group.lower(), ref.vault.lower()))
             return [VaultInfo(ref, found.location, found.tags) if found else VaultInfo(ref)]
         subs = list(self._discovered) if target.subscription_id == "*" else [target.subscription_id]
         return [
-            info for sub in subs for info in self._discovered.get(sub, []) if target.matches(info.ref.vault)
+            info
+            for sub in subs
+            for info in self._discovered.get(sub, [])
+            if info.ref.kind in target.kinds and target.matches(info.ref.vault)
         ]
 
     # -- one vault ------------------------------------------------------------------------------
@@ -313,3 +325,16 @@ def _latest_finished_ids(jobs: list[Job]) -> list[str]:
         if known is None or (job.start_time or 0.0) > (known.start_time or 0.0):
             latest[key] = job
     return [job.job_id for job in latest.values()]
+
+
+def _one_per_label_set(infos: dict[VaultRef, VaultInfo]) -> dict[VaultRef, VaultInfo]:
+    """Series are labelled by subscription, resource group and vault name, not by kind, so of a
+    Recovery Services vault and a backup vault of the same name in one resource group (ARM allows
+    it: two resource types) only the first kind of VAULT_KINDS is monitored; two would emit
+    duplicate series."""
+    kept: dict[tuple[str, str, str], VaultRef] = {}
+    for ref in sorted(infos, key=lambda r: VAULT_KINDS.index(r.kind)):
+        first = kept.setdefault(ref.labels, ref)
+        if first is not ref:
+            log.warning("%s vault %s skipped: a %s vault has the same labels", ref.kind, ref, first.kind)
+    return {ref: infos[ref] for ref in kept.values()}

@@ -69,6 +69,7 @@ def test_example_parses_into_the_expected_objects() -> None:
         state_file=None,
         targets=(
             Target(SUB, resource_group="rg-backup", vault="vault-prod", jobs=(JOB,)),
+            Target(SUB, resource_group="rg-backup", backup_vault="bvault-prod"),
             Target(SUB2, vault_regex="^prod-"),
             Target("*"),
         ),

@@ -99,7 +99,8 @@ def test_tracked_vault_and_self_metrics() -> None:
     assert get("azure_backup_tracked_job_status",
                {**tracked, "item": "vm-app-02", "operation": "Backup", "status": "InProgress"}) == 1
     assert get("azure_backup_vault_info",
-               {**vault, "location": "westeurope", "tag_team": "payments", "tag_env": "prod"}) == 1
+               {**vault, "location": "westeurope", "kind": "recovery_services", "tag_team": "payments",
+                "tag_env": "prod"}) == 1
     assert get("azure_backup_exporter_target_up", vault) == 1
     assert get("azure_backup_exporter_api_requests_total", {"api": "list_jobs", "code": "429"}) == 1
     assert get("azure_backup_exporter_api_ratelimit_remaining",

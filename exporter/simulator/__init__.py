@@ -1,7 +1,7 @@
 """An Azure simulator on loopback: the subset of Azure Resource Manager the exporter reads
-(subscriptions, Recovery Services vaults, backup jobs) and the App Service managed-identity
-token endpoint, serving a deterministic estate. It powers `--demo`, the tests and the
-benchmarks through the same code path as production.
+(subscriptions, Recovery Services vaults and Data Protection backup vaults, their jobs) and the
+App Service managed-identity token endpoint, serving a deterministic estate. It powers `--demo`,
+the tests and the benchmarks through the same code path as production.
 
     with Simulator(EstateSpec(subscriptions=3)) as sim:
         os.environ.update(sim.identity_env())   # ManagedIdentityCredential gets tokens here

@@ -18,6 +18,7 @@ from typing import Any
 
 from exporter.simulator import wire
 from exporter.simulator.catalog import ENVIRONMENTS, LOCATIONS, TEAMS
+from exporter.simulator.dpp_estate import DataProtectionEstate
 from exporter.simulator.resources import (
     ProtectedItem,
     Subscription,
@@ -69,6 +70,7 @@ class Estate:
         self._cached_keys = 0
         self.renderer = wire.JobRenderer()
         self._lock = threading.Lock()
+        self.data_protection = DataProtectionEstate(self)  # backup vaults, after the vaults above
 
     # --- resources -------------------------------------------------------------------------
 

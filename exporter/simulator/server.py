@@ -10,7 +10,7 @@ from collections import deque
 from collections.abc import Callable
 from types import TracebackType
 
-from exporter.simulator import arm, control, identity, inventory, resourcegraph
+from exporter.simulator import arm, control, dataprotection, identity, inventory, resourcegraph
 from exporter.simulator.estate import Estate
 from exporter.simulator.faults import Fault, FaultPlan
 from exporter.simulator.httpd import SimulatorHTTPServer
@@ -31,7 +31,14 @@ from exporter.simulator.spec import EstateSpec
 
 log = logging.getLogger(__name__)
 
-ROUTES: list[Route] = [*identity.ROUTES, *arm.ROUTES, *resourcegraph.ROUTES, *inventory.ROUTES, *control.ROUTES]
+ROUTES: list[Route] = [
+    *identity.ROUTES,
+    *arm.ROUTES,
+    *dataprotection.ROUTES,
+    *resourcegraph.ROUTES,
+    *inventory.ROUTES,
+    *control.ROUTES,
+]
 DEFAULT_ESTATE = EstateSpec()
 _MAX_RECORDED = 50_000  # a demo runs for days: keep the newest requests only
 _FAULT_ERRORS = {

@@ -30,6 +30,13 @@ class EstateSpec:
     never_backed_up_items: int = 0
     epoch: float = 1767225600.0  # 2026-01-01T00:00:00Z; job k starts at epoch + offset(item) + k*period
     history_seconds: float = 30 * 86400.0  # no jobs before now - history_seconds
+    # Data Protection backup vaults (disks, blobs, PostgreSQL, AKS), items_per_vault backup
+    # instances each. Listed oldest first as Azure does; newest first only to test that path.
+    backup_vaults_per_subscription: int = 0
+    backup_jobs_newest_first: bool = False
+    # How far back a backup vault's job list reaches; None: history_seconds. Azure's was seen
+    # reaching back about two weeks (recorded traffic: 13.9 days, older jobs only in Resource Graph).
+    backup_history_seconds: float | None = None
 
     def __post_init__(self) -> None:
         problems = []
@@ -39,14 +46,20 @@ class EstateSpec:
             problems.append("items_per_vault must fit in a job id (<= 65535)")
         if self.period_seconds <= 0 or self.history_seconds <= 0 or self.page_size < 1:
             problems.append("period_seconds, history_seconds and page_size must be positive")
+        if self.backup_history_seconds is not None and not 0 < self.backup_history_seconds <= self.history_seconds:
+            problems.append("backup_history_seconds must be positive and at most history_seconds")
         low, high = self.duration_range
         if not 0 < low <= high:
             problems.append("duration_range must be (low, high) with 0 < low <= high")
         ratios = (self.failure_ratio, self.warning_ratio, self.restore_ratio)
         if any(not 0.0 <= r <= 1.0 for r in ratios) or self.failure_ratio + self.warning_ratio > 1.0:
             problems.append("ratios must lie in [0, 1] and failure_ratio + warning_ratio <= 1")
-        if self.failing_items < 0 or self.deletion_jobs < 0 or self.never_backed_up_items < 0:
-            problems.append("failing_items, deletion_jobs and never_backed_up_items must be >= 0")
+        counts = (self.failing_items, self.deletion_jobs, self.never_backed_up_items,
+                  self.backup_vaults_per_subscription)
+        if min(counts) < 0:
+            problems.append(
+                "failing_items, deletion_jobs, never_backed_up_items and backup_vaults_per_subscription must be >= 0"
+            )
         if self.failing_items + self.deletion_jobs > self.items_per_vault:
             problems.append("failing_items + deletion_jobs must not exceed items_per_vault")
         if problems:
