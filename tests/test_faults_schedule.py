@@ -49,7 +49,6 @@ def test_slow_vault_does_not_delay_the_others(start_simulator: Callable[..., Sim
         # Polled every INTERVAL while the slow vault was in flight ...
         during = [r.time for r in to_vault(recorded, ref, "list_jobs") if r.time <= slow_listing.time]
         assert len(during) >= LATENCY / (INTERVAL + SLACK)
-        assert during[0] - began < SLACK
         assert max(b - a for a, b in pairwise(during)) <= INTERVAL + SLACK
         # ... and the exposition published when it finished shows them fresh, not stuck at its start.
         last_success = published[ref]
