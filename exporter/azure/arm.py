@@ -2,11 +2,12 @@
 
 Policy, in one place:
 - 429: wait `Retry-After` (bounded), and hold every other request of the same subscription until
-  then, so a throttled subscription gets no retry storm.
+  then, so a throttled subscription gets no retry storm. A wait beyond `retry_after_cap` is not
+  sat out: requests of that subscription fail at once until it has passed.
 - Resource Graph's per-user quota: an answer with `x-ms-user-quota-remaining: 0` holds the next
   request until `x-ms-user-quota-resets-after` has passed (and a 429 without Retry-After waits that).
-- 5xx, timeouts, connection resets, unreadable JSON: exponential backoff with full jitter, bounded
-  attempts.
+- 5xx, timeouts, connection resets, unreadable JSON (or a list page without a `value` array):
+  exponential backoff with full jitter, bounded attempts.
 - 401: one token refresh and one retry per request.
 - Other 4xx: no retry; the caller decides (a 403 vault is down, its neighbours are not).
 - At most `max_in_flight` requests on the wire at once, whatever the number of poll threads.
@@ -68,6 +69,7 @@ class ArmClient:
         backoff_cap: float = 30.0,
         retry_after_cap: float = 120.0,
         max_in_flight: int = 8,
+        max_pages: int = DEFAULT_MAX_PAGES,
         sleep: Callable[[float], None] | None = None,
         rng: random.Random | None = None,
     ) -> None:
@@ -82,6 +84,7 @@ class ArmClient:
         self._backoff_base = backoff_base
         self._backoff_cap = backoff_cap
         self._retry_after_cap = retry_after_cap
+        self._max_pages = max_pages
         self._in_flight = threading.BoundedSemaphore(max_in_flight)
         self._closed = threading.Event()
         # Waits end early when the client is closed, so a shutdown never sits out a backoff.
@@ -127,23 +130,23 @@ class ArmClient:
         api_version: str,
         params: Mapping[str, str] | None = None,
         subscription_id: str = "",
-        max_pages: int = DEFAULT_MAX_PAGES,
+        max_pages: int | None = None,
     ) -> Iterator[list[Any]]:
         """Yield the `value` list of each page, following `nextLink` until it is absent."""
+        max_pages = self._max_pages if max_pages is None else max_pages
         query = {"api-version": api_version, **(params or {})}
-        body = self._request(self.base_url + path, query, api, subscription_id)
+        body = self._request(self.base_url + path, query, api, subscription_id, page=True)
         seen: set[str] = set()
         for _ in range(max_pages):
-            values = body.get("value") if isinstance(body, dict) else None
-            yield values if isinstance(values, list) else []
-            link = body.get("nextLink") if isinstance(body, dict) else None
-            if not link or not isinstance(link, str):
+            yield body["value"]
+            link = body.get("nextLink")
+            if not link:
                 return
             url = self._next_url(link, api_version)
             if url in seen:
                 raise ArmError(api, None, "PagingLoop", "nextLink repeated an earlier page")
             seen.add(url)
-            body = self._request(url, None, api, subscription_id)
+            body = self._request(url, None, api, subscription_id, page=True)
         raise ArmError(api, None, "TooManyPages", f"stopped after {max_pages} pages")
 
     def _next_url(self, link: str, api_version: str) -> str:
@@ -161,13 +164,20 @@ class ArmClient:
         return urlunsplit((*self._origin, parts.path, query, ""))
 
     def _request(
-        self, url: str, params: Mapping[str, str] | None, api: str, subscription_id: str, data: bytes | None = None
+        self,
+        url: str,
+        params: Mapping[str, str] | None,
+        api: str,
+        subscription_id: str,
+        data: bytes | None = None,
+        *,
+        page: bool = False,
     ) -> Any:
         refreshed = False
         attempt = 0
         while True:
             attempt += 1
-            self._wait_for_gate(subscription_id)
+            self._wait_for_gate(api, subscription_id)
             if self._closed.is_set():
                 raise ArmError(api, None, "Closed", "the exporter is shutting down")
             try:
@@ -205,10 +215,16 @@ class ArmClient:
                     self._close_gate(subscription_id, min(quota_wait, self._retry_after_cap))
                 if status == 200:
                     try:
-                        return json.loads(response.content)
+                        body = json.loads(response.content)
                     except ValueError:
-                        self.telemetry.add_parse_errors({"response_body": 1})
                         failure = ArmError(api, status, "InvalidJson", "response body is not JSON")
+                    else:
+                        # A 200 that is not a page must not pass for an empty one: the poll would
+                        # succeed, move the vault's watermark, and never read the jobs it missed.
+                        if not page or _is_page(body):
+                            return body
+                        failure = ArmError(api, status, "InvalidBody", "list page without a value array")
+                    self.telemetry.add_parse_errors({"response_body": 1})
                 elif status == 401 and not refreshed:
                     refreshed = True
                     attempt -= 1  # the refresh retry is not a throttling/backoff attempt
@@ -222,9 +238,10 @@ class ArmClient:
                     fallback = quota_wait if quota_wait is not None else self._backoff(attempt)
                     wait = _retry_after(response.headers.get("Retry-After"), default=fallback)
                     failure = _error_from(api, response)
+                    # Closed even when giving up: the next poll must not ask before Azure allows.
+                    self._close_gate(subscription_id, wait)
                     if wait > self._retry_after_cap or attempt >= self._max_attempts:
                         raise failure
-                    self._close_gate(subscription_id, wait)
                     log.info("%s throttled (429); waiting %.1fs as Retry-After asks", api, wait)
                     continue
                 elif status in RETRYABLE_STATUSES:
@@ -251,10 +268,12 @@ class ArmClient:
         with self._gate_lock:
             self._not_before[subscription_id] = max(until, self._not_before.get(subscription_id, 0.0))
 
-    def _wait_for_gate(self, subscription_id: str) -> None:
+    def _wait_for_gate(self, api: str, subscription_id: str) -> None:
         with self._gate_lock:
             until = self._not_before.get(subscription_id, 0.0)
         remaining = until - time.monotonic()
+        if remaining > self._retry_after_cap:
+            raise ArmError(api, None, "Throttled", f"Retry-After holds this subscription for {remaining:.0f}s more")
         if remaining > 0:
             self._sleep(remaining)
 
@@ -267,6 +286,15 @@ def _new_session(pool_size: int) -> requests.Session:
     session.headers["User-Agent"] = f"azure-backup-exporter/{__version__}"
     session.headers["Accept"] = "application/json"
     return session
+
+
+def _is_page(body: Any) -> bool:
+    """An ARM list page: `{"value": [...], "nextLink": "..."}`, nextLink absent or null on the last."""
+    return (
+        isinstance(body, dict)
+        and isinstance(body.get("value"), list)
+        and isinstance(body.get("nextLink") or "", str)
+    )
 
 
 def _retry_after(value: str | None, default: float) -> float:

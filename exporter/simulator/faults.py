@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import re
 import threading
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any
+
+# In a fault's body, replaced by how many requests the fault has hit so far (1, 2, …): a body
+# whose nextLink carries it is an endless pager, each page pointing at a new one.
+HIT_PLACEHOLDER = "{hit}"
 
 
 @dataclass
@@ -21,7 +25,7 @@ class Fault:
     status: int | None = None  # e.g. 429, 500, 503, 401, 403, 404
     retry_after: float | None = None  # sent as Retry-After (seconds) with the status
     latency: float = 0.0  # seconds slept before answering
-    body: str | None = None  # raw body sent instead (e.g. truncated JSON '{"value": [')
+    body: str | None = None  # raw body sent instead (e.g. truncated JSON '{"value": ['); see HIT_PLACEHOLDER
     reset: bool = False  # close the connection without any response
     times: int | None = 1  # how many matching requests it hits; None = until cleared
 
@@ -71,6 +75,7 @@ class _Armed:
     fault: Fault
     pattern: re.Pattern[str]
     remaining: int | None
+    hits: int = 0
 
 
 class FaultPlan:
@@ -97,10 +102,14 @@ class FaultPlan:
                         continue
                 elif armed.pattern.search(target) is None:
                     continue
+                armed.hits += 1
                 if armed.remaining is not None:
                     armed.remaining -= 1
                     if armed.remaining == 0:
                         self._armed.remove(armed)
+                body = armed.fault.body
+                if body is not None and HIT_PLACEHOLDER in body:
+                    return replace(armed.fault, body=body.replace(HIT_PLACEHOLDER, str(armed.hits)))
                 return armed.fault
         return None
 
