@@ -16,6 +16,7 @@ from exporter.app import App
 from exporter.azure.telemetry import ApiTelemetry
 from exporter.config import Config, ConfigError, load_config
 from exporter.server import ExporterHTTPServer, ListenAddressError, parse_listen_address
+from exporter.webconfig import WebSecurity, load_web_security
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +58,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         problems.append(str(exc))
     if not args.telemetry_path.startswith("/") or args.telemetry_path in {"/", "/-/healthy", "/-/ready"}:
         problems.append(f"--web.telemetry-path: {args.telemetry_path!r} must be a path other than / and /-/*")
+    web = WebSecurity()  # plain HTTP, no auth
     if args.web_config_file is not None:
-        problems.append("--web.config.file: TLS and basic auth are not supported by this version yet")
+        try:
+            web = load_web_security(args.web_config_file)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
     simulator = None
     config: Config | None = None
     if args.demo:
@@ -78,7 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.once:
             return _run_once(config)
-        return _serve(config, address, args.telemetry_path, None if args.demo else Path(args.config_file))
+        return _serve(config, address, args.telemetry_path, None if args.demo else Path(args.config_file),
+                      web=web, web_config_path=args.web_config_file)
     finally:
         if simulator is not None:
             simulator.stop()
@@ -95,17 +101,22 @@ def _run_once(config: Config) -> int:
     return EXIT_OK if ok else EXIT_FAILED
 
 
-def _serve(config: Config, address: tuple[str, int], telemetry_path: str, config_path: Path | None) -> int:
+def _serve(config: Config, address: tuple[str, int], telemetry_path: str, config_path: Path | None,
+           *, web: WebSecurity, web_config_path: str | None) -> int:
     telemetry = ApiTelemetry()
     app = App(config, telemetry)
     try:
-        server = ExporterHTTPServer(address, lambda: app.publisher.current, telemetry_path)
+        server = ExporterHTTPServer(address, lambda: app.publisher.current, telemetry_path,
+                                    tls=web.tls, authenticator=web.authenticator, response_headers=web.response_headers)
     except OSError as exc:
         log.error("cannot listen on %s:%d: %s", address[0], address[1], exc)  # noqa: TRY400 - no traceback wanted
         app.close()
         return EXIT_FAILED
     server.serve_in_thread()
     log.info("listening on %s (version %s)", server.url, __version__)
+    if web_config_path is not None:
+        log.info("web config %s: TLS %s, basic auth %s", web_config_path,
+                 "on" if web.tls else "off", "on" if web.authenticator else "off")
 
     stop, wake = threading.Event(), threading.Event()
     reload_requested = threading.Event()
@@ -130,6 +141,8 @@ def _serve(config: Config, address: tuple[str, int], telemetry_path: str, config
         wake.clear()
         if reload_requested.is_set() and not stop.is_set():
             reload_requested.clear()
+            if web_config_path is not None:
+                _reload_web(server, web_config_path)
             if config_path is None:
                 log.info("SIGHUP ignored: --demo has no config file to reload")
                 continue
@@ -153,6 +166,20 @@ def _serve(config: Config, address: tuple[str, int], telemetry_path: str, config
     server.server_close()
     poll_thread.join(timeout=DRAIN_SECONDS)
     return EXIT_OK
+
+
+def _reload_web(server: ExporterHTTPServer, path: str) -> None:
+    """New certificates, users and headers apply to the next connection; a bad file changes nothing."""
+    try:
+        web = load_web_security(path)
+    except ConfigError as exc:
+        log.error("web config reload rejected, keeping the running one: %s", "; ".join(exc.problems))  # noqa: TRY400
+        return
+    if (web.tls is None) != (server.tls is None):
+        log.error("web config reload rejected: TLS cannot be switched on or off while running; restart instead")
+        return
+    server.tls, server.authenticator, server.response_headers = web.tls, web.authenticator, web.response_headers
+    log.info("web config reloaded from %s", path)
 
 
 def _start_polling(app: App) -> tuple[threading.Event, threading.Thread]:
