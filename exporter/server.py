@@ -119,6 +119,10 @@ class ExporterHandler(BaseHTTPRequestHandler):
         )
         return page.encode()
 
+    def version_string(self) -> str:
+        # The stdlib adds the Python version; unauthenticated clients (a 401, /-/healthy) need neither.
+        return self.server_version
+
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the stdlib's name
         log.debug("%s %s", self.address_string(), format % args)
 

@@ -189,7 +189,10 @@ def test_right_password_gets_200_and_wrong_or_missing_gets_401_with_a_challenge(
 
 
 def test_every_path_but_healthy_needs_credentials(guarded: ExporterHTTPServer) -> None:
-    assert http_get(guarded, "/-/healthy").status == 200
+    healthy = http_get(guarded, "/-/healthy")
+    assert healthy.status == 200
+    assert healthy.getheader("Server", "").startswith("azure-backup-exporter/")
+    assert "Python" not in healthy.getheader("Server", "")
     assert http_get(guarded, "/-/healthy", method="HEAD").status == 200
     for path in ("/", "/-/ready", "/metrics", "/nope", "/-/healthy/../metrics"):
         assert http_get(guarded, path).status == 401, path
