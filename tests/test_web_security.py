@@ -284,3 +284,11 @@ def test_connections_beyond_the_limit_wait_for_a_free_slot() -> None:
         first.close()
         waiter.join(timeout=10)
         assert results == [200]
+
+
+def test_htpasswd_2y_hashes_work() -> None:
+    """`htpasswd -nBC 10` writes $2y$ hashes: the same algorithm as bcrypt's $2b$."""
+    hashed = "$2y$" + bcrypt_hash("pw")[4:]
+    authenticate = BasicAuthenticator([("u", hashed)])
+    assert authenticate(basic("u", "pw")["Authorization"])
+    assert not authenticate(basic("u", "pW")["Authorization"])
