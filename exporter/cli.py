@@ -20,6 +20,7 @@ from exporter.lifecycle import Lifecycle, LifecycleCollector
 from exporter.server import ExporterHTTPServer, ListenAddressError, parse_listen_address
 from exporter.sharding import apply_flags
 from exporter.state_file import StateFile
+from exporter.webconfig import WebSecurity, load_web_security
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +68,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         problems.append(str(exc))
     if not args.telemetry_path.startswith("/") or args.telemetry_path in {"/", "/-/healthy", "/-/ready"}:
         problems.append(f"--web.telemetry-path: {args.telemetry_path!r} must be a path other than / and /-/*")
+    web = WebSecurity()  # plain HTTP, no auth
     if args.web_config_file is not None:
-        problems.append("--web.config.file: TLS and basic auth are not supported by this version yet")
+        try:
+            web = load_web_security(args.web_config_file)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
     simulator = None
     config: Config | None = None
     if args.demo:
@@ -93,7 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.once:
             return _run_once(config)
-        code = _serve(config, address, args.telemetry_path, None if args.demo else Path(args.config_file), args)
+        config_path = None if args.demo else Path(args.config_file)
+        code = _serve(config, address, args.telemetry_path, config_path, args, web=web)
     finally:
         if simulator is not None:
             simulator.stop()
@@ -112,8 +118,15 @@ def _run_once(config: Config) -> int:
 
 
 def _serve(
-    config: Config, address: tuple[str, int], telemetry_path: str, config_path: Path | None, args: argparse.Namespace
+    config: Config,
+    address: tuple[str, int],
+    telemetry_path: str,
+    config_path: Path | None,
+    args: argparse.Namespace,
+    *,
+    web: WebSecurity,
 ) -> int:
+    web_config_path: str | None = args.web_config_file
     telemetry = ApiTelemetry()
     lifecycle = Lifecycle()
     state = _state_file(config, lifecycle, None)
@@ -123,13 +136,17 @@ def _serve(
         # Serve the restored series at once; /-/ready still waits for the first poll.
         app.publisher.publish(app.store.snapshot())
     try:
-        server = ExporterHTTPServer(address, lambda: app.publisher.current, telemetry_path)
+        server = ExporterHTTPServer(address, lambda: app.publisher.current, telemetry_path,
+                                    tls=web.tls, authenticator=web.authenticator, response_headers=web.response_headers)
     except OSError as exc:
         log.error("cannot listen on %s:%d: %s", address[0], address[1], exc)  # noqa: TRY400 - no traceback wanted
         app.close()
         return EXIT_FAILED
     server.serve_in_thread()
     log.info("listening on %s (version %s)", server.url, __version__)
+    if web_config_path is not None:
+        log.info("web config %s: TLS %s, basic auth %s", web_config_path,
+                 "on" if web.tls else "off", "on" if web.authenticator else "off")
 
     stop, wake = threading.Event(), threading.Event()
     reload_requested = threading.Event()
@@ -154,6 +171,8 @@ def _serve(
         wake.clear()
         if reload_requested.is_set() and not stop.is_set():
             reload_requested.clear()
+            if web_config_path is not None:
+                _reload_web(server, web_config_path)
             if config_path is None:
                 log.info("SIGHUP ignored: --demo has no config file to reload")
                 continue
@@ -208,6 +227,20 @@ def _state_file(config: Config, lifecycle: Lifecycle, current: StateFile | None)
     if current is not None and current.path == config.state_file:
         return current
     return StateFile(config.state_file, lifecycle)
+
+
+def _reload_web(server: ExporterHTTPServer, path: str) -> None:
+    """New certificates, users and headers apply to the next connection; a bad file changes nothing."""
+    try:
+        web = load_web_security(path)
+    except ConfigError as exc:
+        log.error("web config reload rejected, keeping the running one: %s", "; ".join(exc.problems))  # noqa: TRY400
+        return
+    if (web.tls is None) != (server.tls is None):
+        log.error("web config reload rejected: TLS cannot be switched on or off while running; restart instead")
+        return
+    server.tls, server.authenticator, server.response_headers = web.tls, web.authenticator, web.response_headers
+    log.info("web config reloaded from %s", path)
 
 
 def _start_polling(app: App) -> tuple[threading.Event, threading.Thread]:

@@ -2,6 +2,12 @@
 
 No handler does I/O beyond its own socket or waits on a poll: each reads the one `Exposition`
 the poller published last.
+
+Optional, from `--web.config.file` (exporter.webconfig): TLS (an `ssl.SSLContext`), basic auth (an
+authenticator: Authorization header → allowed?) and extra response headers. Basic auth guards every
+path except /-/healthy, which reveals nothing but "the process runs" and must answer probes that
+hold no credentials (Docker's HEALTHCHECK, a kubelet liveness probe). Connection handling (a
+bound on threads, idle timeout, TLS handshakes) is exporter.connections'.
 """
 
 from __future__ import annotations
@@ -9,16 +15,22 @@ from __future__ import annotations
 import contextlib
 import html
 import logging
+import socket
+import ssl
 import threading
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from http.server import BaseHTTPRequestHandler
 from typing import ClassVar
 
 from exporter import __version__
+from exporter.connections import IDLE_TIMEOUT_SECONDS, MAX_CONNECTIONS, GuardedHTTPServer
 from exporter.rendering import CONTENT_TYPE, Exposition
 
 log = logging.getLogger(__name__)
 TEXT = "text/plain; charset=utf-8"
+Authenticator = Callable[[str | None], bool]  # the Authorization header (or None) → allowed?
+AUTH_CHALLENGE = 'Basic realm="azure-backup-exporter", charset="UTF-8"'
+OPEN_PATHS = frozenset({"/-/healthy"})  # answered without credentials (see the module docstring)
 
 
 class ListenAddressError(ValueError):
@@ -37,6 +49,7 @@ class ExporterHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = f"azure-backup-exporter/{__version__}"
     server: ExporterHTTPServer
+    timeout = IDLE_TIMEOUT_SECONDS  # StreamRequestHandler sets it on the socket
     routes: ClassVar[dict[str, str]] = {"/": "landing", "/-/healthy": "healthy", "/-/ready": "ready"}
 
     def do_GET(self) -> None:
@@ -51,6 +64,10 @@ class ExporterHandler(BaseHTTPRequestHandler):
 
     def _route(self, *, head: bool) -> None:
         path = self.path.split("?", 1)[0]
+        authenticate = self.server.authenticator
+        if authenticate is not None and path not in OPEN_PATHS and not authenticate(self.headers.get("Authorization")):
+            self._send(401, TEXT, b"Unauthorized\n", head=head, headers={"WWW-Authenticate": AUTH_CHALLENGE})
+            return
         exposition = self.server.source()
         if path == self.server.telemetry_path:
             gzip_ok = "gzip" in self.headers.get("Accept-Encoding", "").lower()
@@ -69,7 +86,8 @@ class ExporterHandler(BaseHTTPRequestHandler):
             self._send(404, TEXT, b"Not found\n", head=head)
 
     def _send(
-        self, status: int, content_type: str, body: bytes, *, head: bool, gzipped: bool = False
+        self, status: int, content_type: str, body: bytes, *, head: bool, gzipped: bool = False,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
@@ -77,6 +95,8 @@ class ExporterHandler(BaseHTTPRequestHandler):
         if gzipped:
             self.send_header("Content-Encoding", "gzip")
         self.send_header("Vary", "Accept-Encoding")
+        for name, value in (*self.server.response_headers, *(headers or {}).items()):
+            self.send_header(name, value)
         self.end_headers()
         if not head:
             self.wfile.write(body)
@@ -99,6 +119,10 @@ class ExporterHandler(BaseHTTPRequestHandler):
         )
         return page.encode()
 
+    def version_string(self) -> str:
+        # The stdlib adds the Python version; unauthenticated clients (a 401, /-/healthy) need neither.
+        return self.server_version
+
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the stdlib's name
         log.debug("%s %s", self.address_string(), format % args)
 
@@ -109,23 +133,28 @@ def _state(polled: bool, up: bool) -> str:
     return "up" if up else "down"
 
 
-class ExporterHTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    # Scrapes are short; a deep backlog lets a burst of scrapers queue instead of being refused.
-    request_queue_size = 128
-
+class ExporterHTTPServer(GuardedHTTPServer):
     def __init__(
-        self, address: tuple[str, int], source: Callable[[], Exposition], telemetry_path: str = "/metrics"
+        self,
+        address: tuple[str, int],
+        source: Callable[[], Exposition],
+        telemetry_path: str = "/metrics",
+        *,
+        tls: ssl.SSLContext | None = None,
+        authenticator: Authenticator | None = None,
+        response_headers: Iterable[tuple[str, str]] = (),
+        max_connections: int = MAX_CONNECTIONS,
     ) -> None:
         self.source = source
         self.telemetry_path = telemetry_path
+        # Read per request, so a reload may replace them while serving.
+        self.authenticator = authenticator
+        self.response_headers = tuple(response_headers)
         self._active = 0
         self._idle = threading.Condition()
         if ":" in address[0]:
-            import socket  # noqa: PLC0415 - only IPv6 listeners need it
-
             self.address_family = socket.AF_INET6
-        super().__init__(address, ExporterHandler)
+        super().__init__(address, ExporterHandler, tls=tls, max_connections=max_connections)
 
     @contextlib.contextmanager
     def in_flight(self) -> Iterator[None]:
@@ -147,7 +176,7 @@ class ExporterHTTPServer(ThreadingHTTPServer):
     def url(self) -> str:
         host, port = self.server_address[:2]
         shown = host if isinstance(host, str) and ":" not in host else f"[{host!s}]"
-        return f"http://{shown}:{port}"
+        return f"{self.scheme}://{shown}:{port}"
 
     def serve_in_thread(self) -> threading.Thread:
         thread = threading.Thread(target=self.serve_forever, name="http", daemon=True)

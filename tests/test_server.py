@@ -102,3 +102,46 @@ def test_parse_listen_address(text: str, expected: tuple[str, int]) -> None:
 def test_parse_listen_address_rejects(text: str) -> None:
     with pytest.raises(ListenAddressError):
         parse_listen_address(text)
+
+
+def test_landing_page_escapes_every_value_it_shows(publisher: Publisher) -> None:
+    """Every label of every vault and the telemetry path are escaped: the page has only its own tags."""
+    from html.parser import HTMLParser  # noqa: PLC0415 - this test alone parses HTML
+
+    hostile = VaultRef("<sub onclick='x'>", 'rg"><script>alert(1)</script>', "v&'\"<>")
+    store = Store(lookback=86400, clock=lambda: 1_763_700_000.0)
+    store.set_vaults([VaultInfo(hostile)], {})
+    publisher.publish(store.snapshot())
+    path = "/m'><img src=x onerror=alert(1)>"
+    srv = ExporterHTTPServer(("127.0.0.1", 0), lambda: publisher.current, path)
+    srv.serve_in_thread()
+    try:
+        page = get(srv, "/").read().decode()
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+    class Tags(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.tags: set[str] = set()
+            self.attributes: set[str] = set()
+            self.hrefs: set[str | None] = set()
+            self.text: list[str] = []
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            self.tags.add(tag)
+            self.attributes.update(name for name, _ in attrs)
+            self.hrefs.update(value for name, value in attrs if name == "href")
+
+        def handle_data(self, data: str) -> None:
+            self.text.append(data)
+
+    parsed = Tags()
+    parsed.feed(page)
+    assert parsed.tags == {"html", "head", "meta", "title", "body", "h1", "p", "a", "h2", "table", "tr", "th", "td"}
+    assert parsed.attributes == {"charset", "href"}
+    assert parsed.hrefs == {path, "/-/healthy", "/-/ready"}
+    shown = "".join(parsed.text)
+    for value in (*hostile.labels, "pending"):
+        assert value in shown  # shown as text, exactly
