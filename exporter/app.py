@@ -8,6 +8,7 @@ from collections.abc import Callable
 from exporter.azure.arm import ArmClient
 from exporter.azure.backup import RecoveryServicesApi
 from exporter.azure.credential import TokenSource, build_credential
+from exporter.azure.pacing import Pacer
 from exporter.azure.telemetry import ApiTelemetry
 from exporter.config import Config
 from exporter.poller import Poller
@@ -37,6 +38,7 @@ class App:
             telemetry,
             timeout=collection.request_timeout,
             max_in_flight=collection.concurrency,
+            pacer=Pacer(),
         )
         self.store = store or Store(collection.lookback, clock)
         self.store.lookback = collection.lookback

@@ -8,6 +8,8 @@ Policy, in one place:
 - 401: one token refresh and one retry per request.
 - Other 4xx: no retry; the caller decides (a 403 vault is down, its neighbours are not).
 - At most `max_in_flight` requests on the wire at once, whatever the number of poll threads.
+- With a `Pacer`, requests of one subscription are spread under ARM's token bucket, slower when
+  Azure's `x-ms-ratelimit-remaining-*` headers run low (exporter/azure/pacing.py).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import requests
 
 from exporter import __version__
 from exporter.azure.credential import TokenError, TokenSource
+from exporter.azure.pacing import Pacer
 from exporter.azure.telemetry import ApiTelemetry
 
 log = logging.getLogger(__name__)
@@ -66,6 +69,7 @@ class ArmClient:
         max_in_flight: int = 8,
         sleep: Callable[[float], None] | None = None,
         rng: random.Random | None = None,
+        pacer: Pacer | None = None,
     ) -> None:
         parts = urlsplit(base_url.rstrip("/"))
         self.base_url = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
@@ -85,6 +89,7 @@ class ArmClient:
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self._gate_lock = threading.Lock()
         self._not_before: dict[str, float] = {}
+        self._pacer = pacer
 
     def close(self) -> None:
         """Abort waits and refuse further requests; a request on the wire ends with its timeout."""
@@ -149,6 +154,10 @@ class ArmClient:
         while True:
             attempt += 1
             self._wait_for_gate(subscription_id)
+            if self._pacer is not None:
+                pause = self._pacer.delay(subscription_id)
+                if pause > 0:
+                    self._sleep(pause)
             if self._closed.is_set():
                 raise ArmError(api, None, "Closed", "the exporter is shutting down")
             try:
@@ -173,7 +182,9 @@ class ArmClient:
             else:
                 self.telemetry.record(api, str(response.status_code), time.monotonic() - started)
                 if subscription_id:
-                    self.telemetry.record_ratelimit(subscription_id, response.headers)
+                    remaining = self.telemetry.record_ratelimit(subscription_id, response.headers)
+                    if remaining and self._pacer is not None:
+                        self._pacer.observe(subscription_id, min(remaining.values()))
                 status = response.status_code
                 if status == 200:
                     try:
