@@ -28,6 +28,7 @@ class App:
         store: Store | None = None,
         publisher: Publisher | None = None,
         clock: Callable[[], float] = time.time,
+        pacer: Pacer | None = None,
     ) -> None:
         self.config = config
         collection = config.collection
@@ -38,7 +39,7 @@ class App:
             telemetry,
             timeout=collection.request_timeout,
             max_in_flight=collection.concurrency,
-            pacer=Pacer(),
+            pacer=pacer or Pacer(),
         )
         self.store = store or Store(collection.lookback, clock)
         self.store.lookback = collection.lookback

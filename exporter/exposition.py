@@ -18,6 +18,7 @@ estate and on arbitrary label values.
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Iterable
 from operator import itemgetter
@@ -30,6 +31,7 @@ from prometheus_client.utils import floatToGoString
 # The OpenMetrics type names the text format 0.0.4 spells differently.
 _TYPE_NAMES = {"info": "gauge", "stateset": "gauge", "gaugehistogram": "histogram", "unknown": "untyped"}
 _OM_SUFFIXES = ("_created", "_gsum", "_gcount")
+_LINES_PER_WRITE = 4096  # ~1 MB of text: big enough to amortise, small enough not to matter
 
 
 def _escape_value(value: str) -> str:
@@ -85,31 +87,43 @@ class _Writer:
 
 
 def render_text(families: Iterable[Metric]) -> bytes:
-    """The exposition of `families` (e.g. `registry.collect()`), UTF-8 encoded."""
+    """The exposition of `families` (e.g. `registry.collect()`), UTF-8 encoded.
+
+    Text goes into one growing buffer a few thousand lines at a time, and `families` is consumed
+    lazily: besides the result (~37 MB at 10,000 items), only the family being written is alive.
+    """
     writer = _Writer()
-    output: list[str] = []
-    append = output.append
+    output = io.BytesIO()
     for metric in families:
-        mname, mtype = metric.name, metric.type
-        if mtype == "counter":
-            mname += "_total"
-        elif mtype == "info":
-            mname += "_info"
-        mtype = _TYPE_NAMES.get(mtype, mtype)
-        documentation = _help(metric.documentation)
-        shown = escape_metric_name(mname, UNDERSCORES)
-        append(f"# HELP {shown} {documentation}\n# TYPE {shown} {mtype}\n")
-        om_names = {metric.name + suffix: suffix for suffix in _OM_SUFFIXES}
-        om_lines: dict[str, list[str]] = {}
-        for sample in metric.samples:
-            text = writer.line(sample.name, sample.labels, sample.value, sample.timestamp)
-            suffix = om_names.get(sample.name)
-            if suffix is None:
-                append(text)
-            else:
-                om_lines.setdefault(suffix, []).append(text)
-        for suffix, lines in sorted(om_lines.items()):
-            shown = escape_metric_name(metric.name + suffix, UNDERSCORES)
-            append(f"# HELP {shown} {documentation}\n# TYPE {shown} gauge\n")
-            output.extend(lines)
-    return "".join(output).encode("utf-8")
+        _write_family(output, writer, metric)
+    # getvalue() hands over the buffer without a copy when nothing else holds it.
+    return output.getvalue()
+
+
+def _write_family(output: io.BytesIO, writer: _Writer, metric: Metric) -> None:
+    mname, mtype = metric.name, metric.type
+    if mtype == "counter":
+        mname += "_total"
+    elif mtype == "info":
+        mname += "_info"
+    mtype = _TYPE_NAMES.get(mtype, mtype)
+    documentation = _help(metric.documentation)
+    shown = escape_metric_name(mname, UNDERSCORES)
+    lines = [f"# HELP {shown} {documentation}\n# TYPE {shown} {mtype}\n"]
+    om_names = {metric.name + suffix: suffix for suffix in _OM_SUFFIXES}
+    om_lines: dict[str, list[str]] = {}
+    for sample in metric.samples:
+        text = writer.line(sample.name, sample.labels, sample.value, sample.timestamp)
+        suffix = om_names.get(sample.name)
+        if suffix is not None:
+            om_lines.setdefault(suffix, []).append(text)
+            continue
+        lines.append(text)
+        if len(lines) >= _LINES_PER_WRITE:
+            output.write("".join(lines).encode("utf-8"))
+            lines.clear()
+    for suffix, extra in sorted(om_lines.items()):
+        shown = escape_metric_name(metric.name + suffix, UNDERSCORES)
+        lines.append(f"# HELP {shown} {documentation}\n# TYPE {shown} gauge\n")
+        lines.extend(extra)
+    output.write("".join(lines).encode("utf-8"))
