@@ -32,8 +32,9 @@ class Sizes:
 
 FULL = Sizes(10, 100)
 QUICK = Sizes(2, 5)
-# Four items with a backup every 6.7 h: 4 x 25 = 100 jobs a week per vault.
-SPEC = {"items_per_vault": 4, "period_seconds": 7 * 86400.0 / 25, "page_size": 200}
+# Two items with a backup every 3.4 h: 2 x 50 = 100 jobs a week per vault (and a details backfill
+# of two or three jobs per vault after the cold start, so that reaching the steady state is quick).
+SPEC = {"items_per_vault": 2, "period_seconds": 7 * 86400.0 / 50, "page_size": 200}
 
 
 class Clock:
