@@ -56,6 +56,8 @@ def main() -> None:
     store = app.store
     app.publisher.publish(store.snapshot())  # the next poll's render: old and new bytes side by side
     gc.collect()
+    peak = peak_rss_mb()  # before the deep-size walk below, which allocates its own bookkeeping
+    end = rss_mb()
     refs = store.vault_refs()
     seen: set[int] = set()
     counted = sum(deep_size(store.vault(ref).counted, seen) for ref in refs)
@@ -69,8 +71,8 @@ def main() -> None:
         "rss_after_imports_mb": after_imports,
         "rss_after_cold_mb": after_cold,
         "peak_cold_mb": peak_cold,
-        "rss_end_mb": rss_mb(),
-        "peak_mb": peak_rss_mb(),
+        "rss_end_mb": end,
+        "peak_mb": peak,
         "counted_ids_mb": counted / 2**20,
         "item_states_mb": items / 2**20,
         "other_store_mb": rest / 2**20,

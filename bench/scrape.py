@@ -37,7 +37,7 @@ class Sizes:
     rounds: int
 
 
-FULL = Sizes({"subscriptions": 4, "vaults_per_subscription": 25, "items_per_vault": 91}, 8000, 160, 8000, 2)
+FULL = Sizes({"subscriptions": 4, "vaults_per_subscription": 25, "items_per_vault": 91}, 8000, 160, 8000, 3)
 QUICK = Sizes({"subscriptions": 1, "vaults_per_subscription": 2, "items_per_vault": 10}, 40, 20, 40, 1)
 
 
@@ -202,9 +202,12 @@ def _scrape_table(items: int, cold: float, results: dict[str, dict[str, Any]], s
         ours, floor = results[f"exporter {name}"], results[f"floor {name}"]
         ratio = ours["rps"] / floor["rps"]
         body = f"{ours['bytes'] / 1024 / 1024:.2f} MB"
-        ok = ours["p99_ms"] <= 50 and ratio >= 0.8
+        target = f"p99 ≤ 50 ms: {verdict(ours['p99_ms'] <= 50)}"
+        if floor["p99_ms"] > 50:
+            target += f" (the floor's own p99: {floor['p99_ms']:.0f} ms)"
+        target += f"; ≥ 0.8x floor: {verdict(ratio >= 0.8)}"
         table.add(f"exporter, {name}", ours["requests"], body, f"{ours['p50_ms']:.1f}", f"{ours['p99_ms']:.1f}",
-                  f"{ours['rps']:.0f}", f"{ratio:.2f}x", f"p99 ≤ 50 ms, ≥ 0.8x floor: {verdict(ok)}")
+                  f"{ours['rps']:.0f}", f"{ratio:.2f}x", target)
         table.add(f"floor (bytes from memory), {name}", floor["requests"], body, f"{floor['p50_ms']:.1f}",
                   f"{floor['p99_ms']:.1f}", f"{floor['rps']:.0f}", "1.00x", "")
     fast = results["exporter gzip"]
@@ -214,6 +217,7 @@ def _scrape_table(items: int, cold: float, results: dict[str, dict[str, Any]], s
               f"{slow['rps']:.0f}", f"p99 {ratio:.2f}x fast-Azure", f"p99 ≤ 1.2x fast: {verdict(ratio <= 1.2)}")
     table.notes.append(
         f"Cold poll of the simulated estate before the runs: {cold:.1f} s. Exporter and floor runs alternate, "
-        f"best of the rounds. During the slow-Azure run the poller re-rendered the exposition {renders} time(s)."
+        f"best of the rounds. During the slow-Azure runs the poller (at the lowest CPU priority, "
+        f"exporter/background.py) completed {renders} re-rendering(s) of the exposition."
     )
     return table

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from exporter.azure.arm import ArmError
 from exporter.azure.backup import RecoveryServicesApi
 from exporter.azure.telemetry import ApiTelemetry
+from exporter.background import lower_thread_priority
 from exporter.config import Config, Target
 from exporter.model import Job, VaultInfo, VaultRef
 from exporter.sources import JobSource
@@ -104,6 +105,7 @@ class Poller:
 
     def run(self, stop: threading.Event) -> None:
         """Poll each vault every `interval` on a monotonic clock until `stop` is set."""
+        lower_thread_priority()  # rendering and parsing must not slow the scrapes served meanwhile
         last_publish = self._monotonic()
         dirty = False
         while not stop.is_set():
