@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+
 import pytest
 
 from bench import memory, pipeline, polls, scrape
 from bench.common import Table, percentile
+
+
+@pytest.fixture(autouse=True)
+def restore_environment() -> Iterator[None]:
+    """The benches point azure-identity at their simulator through os.environ, as `make bench` runs them."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 def cells(tables: list[Table]) -> str:
