@@ -6,6 +6,7 @@ import os
 import threading
 
 from exporter.background import BACKGROUND_NICE, lower_thread_priority
+from exporter.poller import PUBLISH_EVERY_SECONDS, publish_gap_after
 
 
 def test_only_the_calling_thread_and_threads_it_starts_are_lowered() -> None:
@@ -40,3 +41,8 @@ def test_never_raises_a_priority() -> None:
     thread.start()
     thread.join()
     assert result == [BACKGROUND_NICE]
+
+
+def test_mid_poll_publishes_keep_rendering_to_a_tenth_of_the_time() -> None:
+    assert publish_gap_after(0.05) == PUBLISH_EVERY_SECONDS  # small estates: every 5 s as before
+    assert publish_gap_after(2.0) == 20.0  # 10,000 items: a 2 s render, then 18 s for the scrapes
