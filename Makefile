@@ -27,7 +27,9 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/hadolint Dockerfile
 
+## SPEC §12 benchmarks (under 10 minutes on 2 cores); tables in bench/RESULTS.md.
 bench: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test,bench]'
 	$(BIN)/python -m bench
 
 clean:

@@ -10,6 +10,7 @@ from exporter.azure.arm import ArmClient
 from exporter.azure.backup import RecoveryServicesApi
 from exporter.azure.credential import TokenSource, build_credential
 from exporter.azure.dataprotection import DataProtectionApi
+from exporter.azure.pacing import Pacer
 from exporter.azure.resourcegraph import ResourceGraphApi
 from exporter.azure.telemetry import ApiTelemetry
 from exporter.config import Config
@@ -36,6 +37,7 @@ class App:
         state: StateFile | None = None,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        pacer: Pacer | None = None,
     ) -> None:
         self.config = config
         self.state = state
@@ -47,6 +49,7 @@ class App:
             telemetry,
             timeout=collection.request_timeout,
             max_in_flight=collection.concurrency,
+            pacer=pacer or Pacer(),
         )
         self.store = store or Store(collection.lookback, clock)
         self.store.lookback = collection.lookback

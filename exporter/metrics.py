@@ -105,68 +105,87 @@ class BackupCollector(Collector):
         yield build
 
     def _job_families(self, snapshot: Snapshot) -> Iterator[Metric]:
+        # One pass per family, each yielded as soon as it is full and then dropped: at 10,000
+        # items the samples of all nine families together would take ~60 MB at once.
         def gauge(name: str, text: str, extra: Sequence[str] = ()) -> GaugeMetricFamily:
             return GaugeMetricFamily(name, f"{text} {CACHED}", labels=[*ITEM_LABELS, *extra])
 
-        status = gauge(
+        items = [(list(key), view) for key, view in snapshot.items]
+        family = gauge(
             "azure_backup_job_last_status",
             "Status of the item's latest job (1) among the known statuses (0).",
             ["status"],
         )
-        start = gauge("azure_backup_job_last_start_timestamp_seconds", "Start time of the item's latest job.")
-        end = gauge(
+        for labels, view in items:
+            if view.latest is not None:
+                _state_set(family, labels, view.latest.status, KNOWN_STATUSES)
+        yield family
+        family = gauge("azure_backup_job_last_start_timestamp_seconds", "Start time of the item's latest job.")
+        for labels, view in items:
+            if view.latest is not None and view.latest.start_time is not None:
+                family.add_metric(labels, view.latest.start_time)
+        yield family
+        family = gauge(
             "azure_backup_job_last_end_timestamp_seconds", "End time of the item's latest finished job."
         )
-        duration = gauge(
+        for labels, view in items:
+            if view.latest_finished is not None and view.latest_finished.end_time is not None:
+                family.add_metric(labels, view.latest_finished.end_time)
+        yield family
+        family = gauge(
             "azure_backup_job_last_duration_seconds", "Duration of the item's latest finished job."
         )
-        size = gauge(
+        for labels, view in items:
+            if view.latest_finished is not None and view.latest_finished.duration_seconds is not None:
+                family.add_metric(labels, view.latest_finished.duration_seconds)
+        yield family
+        family = gauge(
             "azure_backup_job_last_size_bytes",
             "Size of the item's latest finished job that reported one (MB = 1024^2 bytes).",
         )
-        success = gauge(
+        for labels, view in items:
+            if view.latest_size is not None:
+                family.add_metric(labels, view.latest_size)
+        yield family
+        family = gauge(
             "azure_backup_job_last_success_timestamp_seconds",
             "End time of the item's latest Completed or CompletedWithWarnings job; "
             "kept after it leaves the lookback window.",
         )
-        error = gauge(
+        for labels, view in items:
+            if view.last_success is not None:
+                family.add_metric(labels, view.last_success)
+        yield family
+        family = gauge(
             "azure_backup_job_last_error_info",
             "Error of the item's latest finished job, present while that job failed.",
             ["error_code", "error_title"],
         )
+        for labels, view in items:
+            finished = view.latest_finished
+            if finished is not None and finished.status == "Failed":
+                family.add_metric(
+                    [*labels, finished.error_code or "unknown", finished.error_title or "unknown"], 1.0
+                )
+        yield family
         jobs = CounterMetricFamily(
             "azure_backup_jobs",
             f"Finished jobs by final status, each job counted once. {CACHED}",
             labels=[*ITEM_LABELS, "status"],
         )
-        size_total = CounterMetricFamily(
-            "azure_backup_job_size_bytes", f"Sum of the sizes of finished jobs. {CACHED}", labels=ITEM_LABELS
-        )
-        for key, view in snapshot.items:
-            labels = list(key)
-            if view.latest is not None:
-                _state_set(status, labels, view.latest.status, KNOWN_STATUSES)
-                if view.latest.start_time is not None:
-                    start.add_metric(labels, view.latest.start_time)
-            finished = view.latest_finished
-            if finished is not None:
-                if finished.end_time is not None:
-                    end.add_metric(labels, finished.end_time)
-                if finished.duration_seconds is not None:
-                    duration.add_metric(labels, finished.duration_seconds)
-                if finished.status == "Failed":
-                    error.add_metric(
-                        [*labels, finished.error_code or "unknown", finished.error_title or "unknown"], 1.0
-                    )
-            if view.latest_size is not None:
-                size.add_metric(labels, view.latest_size)
-            if view.last_success is not None:
-                success.add_metric(labels, view.last_success)
+        for labels, view in items:
             counts = dict(view.counts)
             for final in (*FINAL_STATUSES, *sorted(s for s in counts if s not in FINAL_STATUSES)):
                 jobs.add_metric([*labels, final], float(counts.get(final, 0)))
+        yield jobs
+        del jobs
+        size_total = CounterMetricFamily(
+            "azure_backup_job_size_bytes", f"Sum of the sizes of finished jobs. {CACHED}", labels=ITEM_LABELS
+        )
+        for labels, view in items:
             size_total.add_metric(labels, view.size_total)
-        yield from (status, start, end, duration, size, success, error, jobs, size_total)
+        yield size_total
+        del size_total
         hist = HistogramMetricFamily(
             "azure_backup_job_duration_seconds",
             f"Durations of finished jobs. {CACHED}",

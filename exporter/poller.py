@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from exporter.azure.arm import ArmError
 from exporter.azure.backup import RecoveryServicesApi
 from exporter.azure.telemetry import ApiTelemetry
+from exporter.background import lower_thread_priority
 from exporter.config import Config, Target
 from exporter.model import VAULT_KINDS, Job, VaultInfo, VaultRef
 from exporter.sharding import owns
@@ -34,8 +35,12 @@ log = logging.getLogger(__name__)
 # Jobs become visible in the list a little after their startTime; re-read this much of the
 # previous window so none falls between two polls.
 WINDOW_OVERLAP_SECONDS = 600.0
-# While some vaults are still being read, publish what the finished ones brought at most this often.
+# While some vaults are still being read, publish what the finished ones brought at most this often,
+# and at most every RENDER_GAP_FACTOR times the last render's duration: rendering 10,000 items takes
+# seconds of CPU, and a long poll (Azure slow) must not keep a core busy re-rendering while scrapes
+# are served from the same process (bench/RESULTS.md).
 PUBLISH_EVERY_SECONDS = 5.0
+RENDER_GAP_FACTOR = 10.0
 STOP_CHECK_SECONDS = 0.5
 # A cold start counts the lookback's jobs from the list alone (a details GET for each would make
 # it cost one request per job); the latest finished job of each item then gets its details —
@@ -108,7 +113,9 @@ class Poller:
 
     def run(self, stop: threading.Event) -> None:
         """Poll each vault every `interval` on a monotonic clock until `stop` is set."""
+        lower_thread_priority()  # rendering and parsing must not slow the scrapes served meanwhile
         last_publish = self._monotonic()
+        publish_gap = PUBLISH_EVERY_SECONDS
         dirty = False
         while not stop.is_set():
             now = self._monotonic()
@@ -127,9 +134,11 @@ class Poller:
                 self._collect(done)
                 dirty = True
             idle = not self._in_flight
-            if dirty and (idle or self._monotonic() - last_publish >= PUBLISH_EVERY_SECONDS):
+            if dirty and (idle or self._monotonic() - last_publish >= publish_gap):
+                began = self._monotonic()
                 self._publish(self._store.snapshot())
                 last_publish = self._monotonic()
+                publish_gap = publish_gap_after(last_publish - began)
                 dirty = False
 
     def _seconds_to_next_event(self) -> float:
@@ -312,6 +321,11 @@ class Poller:
             if job is not None:
                 found.append(job)
         return found
+
+
+def publish_gap_after(render_seconds: float) -> float:
+    """Seconds to wait before publishing again while polls are in flight, after a render this long."""
+    return max(PUBLISH_EVERY_SECONDS, RENDER_GAP_FACTOR * render_seconds)
 
 
 def _latest_finished_ids(jobs: list[Job]) -> list[str]:

@@ -14,7 +14,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from exporter.model import Job, VaultInfo, VaultRef
+from exporter.model import ACTIVE_STATUSES, FINISHED_STATUSES, SUCCESS_STATUSES, Job, VaultInfo, VaultRef
 
 # SPEC §6: durations of backup jobs run from a minute to a day.
 DURATION_BUCKETS: tuple[float, ...] = (60, 300, 900, 1800, 3600, 7200, 14400, 28800, 86400)
@@ -152,47 +152,54 @@ class Store:
     # -- jobs ---------------------------------------------------------------------------------
     def apply(self, ref: VaultRef, jobs: Iterable[Job]) -> int:
         """Fold jobs into the item states; returns how many finished jobs were counted now."""
+        # The hot path of a cold start (100,000 jobs): fields unpacked once, Job.finished and
+        # _start inlined, dicts bound to locals (bench/RESULTS.md, poll pipeline).
         vault = self._vaults[ref]
         self.revision += 1
         counted_now = 0
         sub, rg, name = ref.labels
+        items, counted, in_progress = self._items, vault.counted, vault.in_progress
+        inf = math.inf
         for listed in jobs:
+            job = listed
             key = (sub, rg, name, listed.backup_management_type, listed.item, listed.operation)
-            state = self._items.get(key)
+            state = items.get(key)
             if state is None:
-                state = self._items[key] = ItemState()
+                state = items[key] = ItemState()
             # A finished job never changes; a later list (the window overlap re-reads it) only
             # lacks what the details GET added: its error and size. Keep the detailed copy.
-            known, job = state.latest_finished, listed
+            known = state.latest_finished
             if known is not None and known.job_id == listed.job_id and known.has_details and not listed.has_details:
                 job = known
-            start = _start(job)
+            job_id, _item, management, operation, status, start_time, end_time, duration, size = job[:9]
+            start = -inf if start_time is None else start_time
             latest = state.latest
-            if latest is None or latest.job_id == job.job_id or start >= _start(latest):
+            if latest is None or latest.job_id == job_id or start >= _start(latest):
                 state.latest = job
-            if not job.finished:
-                vault.in_progress[job.job_id] = start if start > -math.inf else self._clock()
+            if not (status in FINISHED_STATUSES or (status not in ACTIVE_STATUSES and end_time is not None)):
+                in_progress[job_id] = start if start > -inf else self._clock()
                 continue
-            vault.in_progress.pop(job.job_id, None)
+            if in_progress:
+                in_progress.pop(job_id, None)
             finished = state.latest_finished
-            if finished is None or finished.job_id == job.job_id or start >= _start(finished):
+            if finished is None or finished.job_id == job_id or start >= _start(finished):
                 state.latest_finished = job
-            if job.size_bytes is not None and start >= state.latest_size_start:
-                state.latest_size = job.size_bytes
+            if size is not None and start >= state.latest_size_start:
+                state.latest_size = size
                 state.latest_size_start = start
-            if job.succeeded:
-                ended = job.end_time if job.end_time is not None else start
-                if ended > -math.inf and (state.last_success is None or ended > state.last_success):
+            if status in SUCCESS_STATUSES:
+                ended = end_time if end_time is not None else start
+                if ended > -inf and (state.last_success is None or ended > state.last_success):
                     state.last_success = ended
-            if job.job_id in vault.counted:
+            if job_id in counted:
                 continue
-            vault.counted[job.job_id] = start if start > -math.inf else self._clock()
+            counted[job_id] = start if start > -inf else self._clock()
             counted_now += 1
-            state.counts[job.status] = state.counts.get(job.status, 0) + 1
-            if job.size_bytes is not None:
-                state.size_total += job.size_bytes
-            if job.duration_seconds is not None:
-                self._observe((*key[:4], job.operation), job.duration_seconds)
+            state.counts[status] = state.counts.get(status, 0) + 1
+            if size is not None:
+                state.size_total += size
+            if duration is not None:
+                self._observe((sub, rg, name, management, operation), duration)
         return counted_now
 
     def _observe(self, key: SeriesKey, seconds: float) -> None:

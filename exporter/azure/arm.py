@@ -11,6 +11,8 @@ Policy, in one place:
 - 401: one token refresh and one retry per request.
 - Other 4xx: no retry; the caller decides (a 403 vault is down, its neighbours are not).
 - At most `max_in_flight` requests on the wire at once, whatever the number of poll threads.
+- With a `Pacer`, requests of one subscription are spread under ARM's token bucket, slower when
+  Azure's `x-ms-ratelimit-remaining-*` headers run low (exporter/azure/pacing.py).
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ import requests
 
 from exporter import __version__
 from exporter.azure.credential import TokenError, TokenSource
-from exporter.azure.telemetry import ApiTelemetry
+from exporter.azure.pacing import Pacer
+from exporter.azure.telemetry import USER_QUOTA_SCOPE, ApiTelemetry
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +75,7 @@ class ArmClient:
         max_pages: int = DEFAULT_MAX_PAGES,
         sleep: Callable[[float], None] | None = None,
         rng: random.Random | None = None,
+        pacer: Pacer | None = None,
     ) -> None:
         parts = urlsplit(base_url.rstrip("/"))
         self.base_url = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
@@ -92,6 +96,7 @@ class ArmClient:
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self._gate_lock = threading.Lock()
         self._not_before: dict[str, float] = {}
+        self._pacer = pacer
 
     def close(self) -> None:
         """Abort waits and refuse further requests; a request on the wire ends with its timeout."""
@@ -178,6 +183,10 @@ class ArmClient:
         while True:
             attempt += 1
             self._wait_for_gate(api, subscription_id)
+            if self._pacer is not None:
+                pause = self._pacer.delay(subscription_id)
+                if pause > 0:
+                    self._sleep(pause)
             if self._closed.is_set():
                 raise ArmError(api, None, "Closed", "the exporter is shutting down")
             try:
@@ -206,7 +215,11 @@ class ArmClient:
                 failure = ArmError(api, None, "ConnectionError", type(exc).__name__)
             else:
                 self.telemetry.record(api, str(response.status_code), time.monotonic() - started)
-                self.telemetry.record_ratelimit(subscription_id, response.headers)
+                remaining = self.telemetry.record_ratelimit(subscription_id, response.headers)
+                # Resource Graph's small per-user quota has its own gate below; ARM's budgets pace.
+                arm_remaining = [v for scope, v in remaining.items() if scope != USER_QUOTA_SCOPE]
+                if subscription_id and arm_remaining and self._pacer is not None:
+                    self._pacer.observe(subscription_id, min(arm_remaining))
                 status = response.status_code
                 quota_wait = _quota_reset(response.headers)
                 if quota_wait is not None and status != 429:

@@ -64,11 +64,11 @@ class ApiTelemetry:
             counts[index] += 1
             self._sums[api] = self._sums.get(api, 0.0) + seconds
 
-    def record_ratelimit(self, subscription_id: str, headers: Mapping[str, str]) -> None:
+    def record_ratelimit(self, subscription_id: str, headers: Mapping[str, str]) -> dict[str, float]:
         """Keep the last `x-ms-ratelimit-remaining-<scope>` value seen per subscription and scope
         (only for requests made on behalf of a subscription), and the last Resource Graph
         `x-ms-user-quota-remaining` as scope "user-quota" (subscription_id "" for a query that
-        spans subscriptions)."""
+        spans subscriptions); returns the values found in `headers`, by scope (the pacer feeds on them)."""
         found: list[tuple[str, float]] = []
         for name, value in headers.items():
             lowered = name.lower()
@@ -83,10 +83,11 @@ class ApiTelemetry:
             except ValueError:
                 continue
         if not found:
-            return
+            return {}
         with self._lock:
             for scope, remaining in found:
                 self._ratelimit[(subscription_id, scope)] = remaining
+        return dict(found)
 
     def add_parse_errors(self, errors: Mapping[str, int]) -> None:
         """Values Azure sent that could not be read, by field (the job itself is still used)."""
