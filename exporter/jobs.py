@@ -21,7 +21,10 @@ from typing import Any, Final, TypeGuard
 from exporter.model import Job, TaskState
 from exporter.values import parse_duration, parse_size, parse_time
 
-__all__ = ["MAX_LABEL_CHARS", "UNKNOWN", "job_size_bytes", "parse_duration", "parse_job", "parse_size", "parse_time"]
+__all__ = [
+    "MAX_LABEL_CHARS", "UNKNOWN", "is_object", "job_size_bytes", "parse_duration", "parse_job", "parse_size",
+    "parse_time", "read_value",
+]
 
 # Label value for a field Azure did not send or sent unreadable; a label value is never empty.
 UNKNOWN: Final = "unknown"
@@ -39,7 +42,7 @@ def job_size_bytes(properties: Mapping[str, Any], errors: Counter[str]) -> float
     extended = properties.get("extendedInfo")
     if extended is None:
         return None
-    if not _is_object(extended):
+    if not is_object(extended):
         errors["extendedInfo"] += 1
         return None
     return _size_from_extended_info(extended, errors)
@@ -48,7 +51,7 @@ def job_size_bytes(properties: Mapping[str, Any], errors: Counter[str]) -> float
 def _size_from_extended_info(extended: Mapping[str, Any], errors: Counter[str]) -> float | None:
     bag = extended.get("propertyBag")
     if bag is not None:
-        if _is_object(bag):
+        if is_object(bag):
             for key in ("Backup Size", "Data Transferred (in MB)"):
                 value = bag.get(key)
                 if value is not None:
@@ -99,7 +102,7 @@ def parse_job(raw: Mapping[str, Any], errors: Counter[str]) -> Job | None:
     """
     # The hot path of every poll (100,000 jobs): well-formed values are read inline, and only
     # missing or odd ones go through the helpers below.
-    if not _is_object(raw):
+    if not is_object(raw):
         errors["job"] += 1
         return None
     job_id = raw.get("name")
@@ -127,9 +130,9 @@ def parse_job(raw: Mapping[str, Any], errors: Counter[str]) -> Job | None:
     if type(status) is not str or not status:
         status = _label(status, "status", errors, required=True)
 
-    start = _read(get("startTime"), parse_time, "startTime", errors)
-    end = _read(get("endTime"), parse_time, "endTime", errors)
-    duration = _read(get("duration"), parse_duration, "duration", errors)
+    start = read_value(get("startTime"), parse_time, "startTime", errors)
+    end = read_value(get("endTime"), parse_time, "endTime", errors)
+    duration = read_value(get("duration"), parse_duration, "duration", errors)
     if duration is None and start is not None and end is not None and end >= start:
         duration = end - start
 
@@ -142,7 +145,7 @@ def parse_job(raw: Mapping[str, Any], errors: Counter[str]) -> Job | None:
     tasks: tuple[TaskState, ...] = ()
     extended = get("extendedInfo")
     if extended is not None:
-        if _is_object(extended):
+        if is_object(extended):
             size = _size_from_extended_info(extended, errors)
             progress = _progress(extended.get("progressPercentage"), errors)
             task_list = extended.get("tasksList")
@@ -169,8 +172,11 @@ def parse_job(raw: Mapping[str, Any], errors: Counter[str]) -> Job | None:
     )
 
 
-def _read(value: object, parse: Callable[[object], float | None], field: str, errors: Counter[str]) -> float | None:
-    """One value through its parser; unreadable means counted under its field and left out."""
+def read_value(
+    value: object, parse: Callable[[object], float | None], field: str, errors: Counter[str]
+) -> float | None:
+    """One value through its parser; unreadable means counted under its field and left out.
+    Shared by every job parser (Recovery Services, Data Protection)."""
     if value is None:
         return None
     try:
@@ -180,7 +186,7 @@ def _read(value: object, parse: Callable[[object], float | None], field: str, er
         return None
 
 
-def _is_object(value: object) -> TypeGuard[Mapping[str, Any]]:
+def is_object(value: object) -> TypeGuard[Mapping[str, Any]]:
     # json.loads gives dicts; the exact-type test skips the slower ABC check for them.
     return type(value) is dict or isinstance(value, Mapping)
 
@@ -212,7 +218,7 @@ def _first_error(details: object, errors: Counter[str]) -> tuple[str | None, str
     if not details:
         return None, None
     first = details[0]
-    if not _is_object(first):
+    if not is_object(first):
         errors["errorDetails"] += 1
         return None, None
     # Recovery Services sends errorCode as a number (510008), other sources as a string.
@@ -255,7 +261,7 @@ def _tasks(task_list: object, errors: Counter[str]) -> tuple[TaskState, ...]:
         return ()
     tasks = []
     for task in task_list:
-        if not _is_object(task):
+        if not is_object(task):
             errors["tasksList"] += 1
             continue
         name, status = task.get("taskId"), task.get("status")

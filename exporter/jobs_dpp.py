@@ -37,10 +37,10 @@ pairs such as Tiering:Backup, so `operation` alone could make a tiering job look
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping
-from typing import Any, Final, TypeGuard
+from collections.abc import Mapping
+from typing import Any, Final
 
-from exporter.jobs import MAX_LABEL_CHARS, UNKNOWN
+from exporter.jobs import MAX_LABEL_CHARS, UNKNOWN, is_object, read_value
 from exporter.model import Job, TaskState
 from exporter.values import parse_duration, parse_size, parse_time
 
@@ -93,8 +93,8 @@ def start_time(raw: object) -> float | None:
 
     A backup vault's list cannot be filtered, so most of what a poll reads lies outside its window:
     only the jobs inside it are worth parsing (and counting parse errors for)."""
-    properties = raw.get("properties") if _is_object(raw) else None
-    if not _is_object(properties):
+    properties = raw.get("properties") if is_object(raw) else None
+    if not is_object(properties):
         return None
     try:
         return parse_time(properties.get("startTime"))
@@ -123,7 +123,7 @@ def parse_dpp_job(raw: Mapping[str, Any], errors: Counter[str]) -> Job | None:
     dataSourceType, operationCategory, operation, status, startTime, endTime, duration,
     errorDetails, extendedInfo, dataTransferredInBytes, subTasks.
     """
-    if not _is_object(raw):
+    if not is_object(raw):
         errors["job"] += 1
         return None
     job_id = _job_id(raw, errors)
@@ -131,7 +131,7 @@ def parse_dpp_job(raw: Mapping[str, Any], errors: Counter[str]) -> Job | None:
         errors["id"] += 1
         return None
     props = raw.get("properties")
-    if not _is_object(props):
+    if not is_object(props):
         errors["properties"] += 1
         props = {}
     get = props.get
@@ -139,9 +139,9 @@ def parse_dpp_job(raw: Mapping[str, Any], errors: Counter[str]) -> Job | None:
     item = _text(get("backupInstanceFriendlyName"), "backupInstanceFriendlyName", errors)
     source_type = _text(get("dataSourceType"), "dataSourceType", errors)
     status = _text(get("status"), "status", errors)
-    start = _read(get("startTime"), parse_time, "startTime", errors)
-    end = _read(get("endTime"), parse_time, "endTime", errors)
-    duration = _read(get("duration"), parse_duration, "duration", errors)
+    start = read_value(get("startTime"), parse_time, "startTime", errors)
+    end = read_value(get("endTime"), parse_time, "endTime", errors)
+    duration = read_value(get("duration"), parse_duration, "duration", errors)
     if duration is None and start is not None and end is not None and end >= start:
         duration = end - start
     error_code, error_title = _first_error(get("errorDetails"), errors)
@@ -149,10 +149,10 @@ def parse_dpp_job(raw: Mapping[str, Any], errors: Counter[str]) -> Job | None:
     size = None
     tasks: tuple[TaskState, ...] = ()
     extended = get("extendedInfo")
-    if extended is not None and not _is_object(extended):
+    if extended is not None and not is_object(extended):
         errors["extendedInfo"] += 1
     elif extended is not None:
-        size = _read(extended.get("dataTransferredInBytes"), _bytes, "dataTransferredInBytes", errors)
+        size = read_value(extended.get("dataTransferredInBytes"), _bytes, "dataTransferredInBytes", errors)
         tasks = _tasks(extended.get("subTasks"), errors)
 
     return Job(
@@ -169,12 +169,8 @@ def parse_dpp_job(raw: Mapping[str, Any], errors: Counter[str]) -> Job | None:
         error_title,
         None,
         tasks,
-        _is_object(extended),
+        is_object(extended),
     )
-
-
-def _is_object(value: object) -> TypeGuard[Mapping[str, Any]]:
-    return type(value) is dict or isinstance(value, Mapping)
 
 
 def _job_id(raw: Mapping[str, Any], errors: Counter[str]) -> str | None:
@@ -195,16 +191,6 @@ def _text(value: object, field: str, errors: Counter[str]) -> str | None:
         return value
     errors[field] += 1
     return None
-
-
-def _read(value: object, parse: Callable[[object], float | None], field: str, errors: Counter[str]) -> float | None:
-    if value is None:
-        return None
-    try:
-        return parse(value)
-    except ValueError:
-        errors[field] += 1
-        return None
 
 
 def _bytes(value: object) -> float | None:
@@ -235,7 +221,7 @@ def _first_error(details: object, errors: Counter[str]) -> tuple[str | None, str
     if not details:
         return None, None
     first = details[0]
-    if not _is_object(first):
+    if not is_object(first):
         errors["errorDetails"] += 1
         return None, None
     return _label(first.get("code"), errors), _label(first.get("message"), errors)
@@ -259,7 +245,7 @@ def _tasks(sub_tasks: object, errors: Counter[str]) -> tuple[TaskState, ...]:
         return ()
     tasks = []
     for task in sub_tasks:
-        if not _is_object(task):
+        if not is_object(task):
             errors["subTasks"] += 1
             continue
         name, status = task.get("taskName"), task.get("taskStatus")
