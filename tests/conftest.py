@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from exporter.simulator import EstateSpec, Simulator
-from tests.support import ManualClock
+from tests.fault_rig import Rig, build_rig
+from tests.support import ManualClock, sim_config
 
 
 @pytest.fixture
@@ -31,3 +32,11 @@ def start_simulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., S
     yield start
     for sim in started:
         sim.stop()
+
+
+@pytest.fixture
+def rig(sim: Simulator, clock: ManualClock) -> Iterator[Rig]:
+    """The fault suite's exporter (fast retries) over the `sim` fixture of the requesting module."""
+    rig = build_rig(sim, sim_config(sim, lookback="1d"), clock)
+    yield rig
+    rig.close()

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
 from exporter.simulator import EstateSpec, Fault, Simulator
-from tests.fault_rig import Rig, build_rig, refs, to_vault, truth
-from tests.support import ManualClock, sim_config
+from tests.fault_rig import Rig, refs, to_vault, truth
+from tests.support import ManualClock
 
 HOUR = 3600.0
 DAY = 86400.0
@@ -21,13 +21,6 @@ def sim(start_simulator: Callable[..., Simulator], clock: ManualClock) -> Simula
     spec = EstateSpec(subscriptions=1, vaults_per_subscription=3, items_per_vault=3, period_seconds=HOUR,
                       duration_range=(300, 2400))
     return start_simulator(spec, clock=clock)
-
-
-@pytest.fixture
-def rig(sim: Simulator, clock: ManualClock) -> Iterator[Rig]:
-    rig = build_rig(sim, sim_config(sim, lookback="1d"), clock)
-    yield rig
-    rig.close()
 
 
 def assert_counts_match_the_estate(rig: Rig, sim: Simulator, clock: ManualClock, start: float) -> None:

@@ -8,7 +8,7 @@ with every job counted exactly once.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from itertools import pairwise
 
 import pytest
@@ -33,13 +33,6 @@ def sim(start_simulator: Callable[..., Simulator], clock: ManualClock) -> Simula
     spec = EstateSpec(subscriptions=2, vaults_per_subscription=2, items_per_vault=3, period_seconds=HOUR,
                       duration_range=(300, 2400), page_size=200)
     return start_simulator(spec, clock=clock)
-
-
-@pytest.fixture
-def rig(sim: Simulator, clock: ManualClock) -> Iterator[Rig]:
-    rig = build_rig(sim, sim_config(sim, lookback="1d"), clock)
-    yield rig
-    rig.close()
 
 
 def list_path(vault: str) -> str:

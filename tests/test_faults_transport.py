@@ -35,13 +35,6 @@ def sim(start_simulator: Callable[..., Simulator], clock: ManualClock) -> Simula
 
 
 @pytest.fixture
-def rig(sim: Simulator, clock: ManualClock) -> Iterator[Rig]:
-    rig = build_rig(sim, sim_config(sim, lookback="1d"), clock)
-    yield rig
-    rig.close()
-
-
-@pytest.fixture
 def impatient_rig(sim: Simulator, clock: ManualClock) -> Iterator[Rig]:
     rig = build_rig(sim, sim_config(sim, lookback="1d", request_timeout=TIMEOUT), clock)
     yield rig
