@@ -178,8 +178,9 @@ def test_200_concurrent_scrapers_of_10000_items_while_publishing() -> None:
     assert len(latencies) == CLIENTS * REQUESTS_PER_CLIENT
     # Connection threads never exceed the limit, however many clients wait.
     assert peak["Threads"] <= MAX_CONNECTIONS + OWN_THREADS
-    # No copy of the exposition per connection: 200 clients add little to what a render needs
-    # (the high-water mark before the load is the first render's).
+    # No copy of the exposition per connection: 200 clients add little to what publishing needs
+    # (the high-water mark before the load is that of several renders, each made while the
+    # previous exposition is still served: tests/load_server.py waits for them).
     assert peak["VmRSS"] <= before["VmHWM"] + 64 * 1024
     # The poller kept publishing while the scrapers read, and the served bytes changed.
     assert published >= 2
