@@ -69,7 +69,8 @@ class App:
         backup_vaults = DataProtectionApi(self.arm, collection.backup_vault_api_version)
         sources: list[JobSource] = [recovery_services, DataProtectionSource(backup_vaults, collection.operations)]
         self.poller = Poller(
-            config, api, sources, store=self.store, telemetry=telemetry, publish=self._publish, clock=clock
+            config, api, sources, store=self.store, telemetry=telemetry, publish=self._publish, clock=clock,
+            monotonic=monotonic,
         )
         self.inventory: InventoryPoller | None = None
         if collection.inventory_interval > 0:

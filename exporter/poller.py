@@ -154,12 +154,14 @@ class Poller:
         self._next_discovery = self._monotonic() + collection.discovery_interval
         targets = self.config.targets
         subscriptions = {t.subscription_id for t in targets if t.subscription_id != "*"}
+        complete = True  # every listing answered: an empty result then means there is nothing to poll
         if any(t.subscription_id == "*" for t in targets):
             try:
                 subscriptions.update(self._api.list_subscriptions())
             except ArmError as exc:
                 log.warning("listing subscriptions failed: %s", exc)
                 subscriptions.update(self._discovered)
+                complete = False
         # Only the kinds some target wants: an estate without backup vaults asks nothing of them.
         kinds: dict[str, set[str]] = {}
         for target in targets:
@@ -178,6 +180,7 @@ class Poller:
             except ArmError as exc:
                 # Keep what the last good discovery found; an explicitly named vault is polled anyway.
                 log.warning("listing %s vaults of subscription %s failed: %s", kind, sub, exc)
+                complete = False
                 found.setdefault(sub, []).extend(i for i in self._discovered.get(sub, []) if i.ref.kind == kind)
         self._discovered.update(found)
         infos: dict[VaultRef, VaultInfo] = {}
@@ -193,8 +196,10 @@ class Poller:
             mine = {ref: info for ref, info in infos.items() if owns(ref, index, count)}
             log.info("shard %d of %d: polling %d of %d vaults", index, count, len(mine), len(infos))
             infos = mine
+        if not infos and complete:
+            log.warning("no vault to poll: no target matched a vault this replica owns")
         self.polled_vaults = frozenset(infos)
-        self._store.set_vaults(infos.values(), tracked)
+        self._store.set_vaults(infos.values(), tracked, complete=complete)
         self._next_poll = {ref: self._next_poll.get(ref, -1.0) for ref in infos}
 
     def _resolve(self, target: Target) -> list[VaultInfo]:

@@ -113,14 +113,22 @@ class Store:
         self._items: dict[ItemKey, ItemState] = {}
         self._histograms: dict[SeriesKey, list[float]] = {}  # bucket counts..., sum, count
         self._vaults: dict[VaultRef, VaultState] = {}
+        # A discovery that listed everything and left no vault to poll (a shard with no share, an
+        # estate with no vault yet) is a finished start: ready, not "waiting for the first poll".
+        self._nothing_to_poll = False
         # Bumped by every change, so that the state file is rewritten only when there is news.
         self.revision = 0
 
     # -- vaults -------------------------------------------------------------------------------
-    def set_vaults(self, infos: Iterable[VaultInfo], tracked: dict[VaultRef, tuple[str, ...]]) -> None:
-        """Make the monitored vaults exactly `infos`; a vault that left takes its series along."""
+    def set_vaults(
+        self, infos: Iterable[VaultInfo], tracked: dict[VaultRef, tuple[str, ...]], *, complete: bool = True
+    ) -> None:
+        """Make the monitored vaults exactly `infos`; a vault that left takes its series along.
+
+        `complete`: every listing behind `infos` answered (no vault may be missing from it)."""
         wanted = {info.ref: info for info in infos}
         self.revision += 1
+        self._nothing_to_poll = complete and not wanted
         for ref in list(self._vaults):
             if ref not in wanted:
                 self._forget(ref)
@@ -257,7 +265,9 @@ class Store:
     # -- reading ------------------------------------------------------------------------------
     @property
     def ready(self) -> bool:
-        return bool(self._vaults) and all(v.polled for v in self._vaults.values())
+        if not self._vaults:
+            return self._nothing_to_poll
+        return all(v.polled for v in self._vaults.values())
 
     def snapshot(self) -> Snapshot:
         items = tuple(

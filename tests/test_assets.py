@@ -53,6 +53,7 @@ REQUIRED_ALERTS = {
     "AzureBackupExporterTargetDown",
     "AzureBackupExporterStale",
     "AzureBackupExporterThrottled",
+    "AzureBackupExporterDegraded",
     # issue 7: the protected-item inventory
     "AzureBackupProtectionStopped",
     "AzureBackupItemUnhealthy",
@@ -94,6 +95,9 @@ CONTRACT_METRICS = {
     "azure_backup_protected_items",
     "azure_backup_exporter_inventory_up",
     "azure_backup_exporter_inventory_last_success_timestamp_seconds",
+    # issue 5: reloads and the state file (exporter/lifecycle.py)
+    "azure_backup_exporter_config_last_reload_successful",
+    "azure_backup_exporter_state_writes_total",
 }
 
 

@@ -225,8 +225,8 @@ def test_a_backup_vault_list_past_the_page_cap_fails_the_vault_not_the_others(
     up = {v.info.ref.kind: v.up for v in app.store.snapshot().vaults}
     assert up == {RECOVERY_SERVICES: True, BACKUP_VAULT: False}
     assert "TooManyPages" in caplog.text
-    # ArmClient.pages fetches the page after the cap before it gives up (one request, never used).
-    assert by_api(sim)["list_backup_jobs"] == 3 < list_pages(sim, clock.now)
+    # The cap is the number of requests: the third page's link is not followed.
+    assert by_api(sim)["list_backup_jobs"] == 2 < list_pages(sim, clock.now)
 
 
 def test_tracked_backup_vault_job_has_its_task(start_simulator: Callable[..., Simulator], clock: ManualClock) -> None:

@@ -17,7 +17,7 @@ from exporter.azure.telemetry import ApiTelemetry
 from exporter.config import ConfigError, parse_config
 from exporter.model import VaultRef
 from exporter.sharding import apply_flags, owns, shard_of
-from exporter.simulator import EstateSpec, Simulator
+from exporter.simulator import EstateSpec, Fault, Simulator
 from tests.support import ManualClock, sim_config
 
 # A few hundred vault ids of the shapes people use: GUID subscriptions, mixed case, digits.
@@ -124,3 +124,21 @@ def test_cli_shard_flags_split_a_once_run_and_bad_ones_exit_2(
     assert bad.returncode == 2
     assert "--shard.index: 2 must be less than --shard.count (2)" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_a_replica_with_no_share_is_ready_but_not_while_its_listing_fails(
+    start_simulator: Callable[..., Simulator], clock: ManualClock
+) -> None:
+    sim = start_simulator(EstateSpec(subscriptions=1, vaults_per_subscription=1, items_per_vault=2), clock=clock)
+    (ref,) = [VaultRef(*ref) for ref in sim.estate.vault_refs()]
+    idle = 1 - shard_of(ref.resource_id, 2)  # the replica that owns nothing
+    sim.add_fault(Fault(path="/providers/Microsoft.RecoveryServices/vaults\\?", status=403, times=1))
+    app = App(sim_config(sim, targets=[{"subscription_id": "*"}], shard_index=idle, shard_count=2), ApiTelemetry(),
+              clock=clock, monotonic=clock)
+    assert app.poller.poll_once()
+    assert app.store.vault_refs() == []
+    assert not app.publisher.current.ready  # the vault listing failed: a share may be missing
+    clock.advance(app.config.collection.discovery_interval + 1)
+    app.poller.poll_once()
+    assert app.store.vault_refs() == []
+    assert app.publisher.current.ready  # listed, and nothing of it is this replica's

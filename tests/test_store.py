@@ -158,3 +158,14 @@ def test_ready_once_every_vault_was_polled() -> None:
     assert not store.snapshot().ready
     store.record_poll(OTHER, ok=False, duration=0.1, window_end=None)
     assert store.snapshot().ready
+
+
+def test_no_vault_is_ready_only_after_a_complete_listing() -> None:
+    store = Store(lookback=7 * DAY, clock=Clock())
+    assert not store.snapshot().ready  # nothing listed yet
+    store.set_vaults([], {}, complete=False)
+    assert not store.snapshot().ready  # a listing failed: vaults may be missing, not absent
+    store.set_vaults([], {})
+    assert store.snapshot().ready  # listed everything, nothing to poll: the start is over
+    store.set_vaults([VaultInfo(VAULT)], {})
+    assert not store.snapshot().ready  # a vault appeared: ready again after its first poll

@@ -142,11 +142,13 @@ class ArmClient:
         query = {"api-version": api_version, **(params or {})}
         body = self._request(self.base_url + path, query, api, subscription_id, page=True)
         seen: set[str] = set()
-        for _ in range(max_pages):
+        for number in range(1, max_pages + 1):
             yield body["value"]
             link = body.get("nextLink")
             if not link:
                 return
+            if number == max_pages:
+                break  # the page after the last allowed one is never requested
             url = self._next_url(link, api_version)
             if url in seen:
                 raise ArmError(api, None, "PagingLoop", "nextLink repeated an earlier page")
