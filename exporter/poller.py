@@ -46,6 +46,12 @@ STOP_CHECK_SECONDS = 0.5
 # it cost one request per job); the latest finished job of each item then gets its details —
 # its size — over the next polls, this many per vault and poll.
 BACKFILL_PER_POLL = 20
+# Back after an outage (the exporter down for a weekend, a vault unreachable for hours), a vault may
+# have finished thousands of jobs since its last poll: a details GET for each would be a burst of
+# requests that throttles the subscription and delays the counters until it is through. Past this
+# many newly finished jobs, and only when the window is longer than two intervals, the poll counts
+# them from the list as a cold start does; the latest of each item gets its details by backfill.
+CATCH_UP_DETAILS_LIMIT = 100
 
 
 @dataclass(slots=True)
@@ -271,15 +277,26 @@ class Poller:
             result.backfill = _latest_finished_ids(listed) if details else []
         else:
             pending = dict(state.pending_details)
-            for job in listed:
-                if details and job.finished and job.job_id not in state.counted:
-                    pending.setdefault(job.job_id, (job, 0))
-                else:
-                    result.jobs.append(job)
+            fresh = [job for job in listed if details and job.finished and job.job_id not in state.counted]
+            backfill = state.backfill
+            if len(fresh) > CATCH_UP_DETAILS_LIMIT and now - state.watermark > 2 * self.config.collection.interval:
+                log.info("vault %s: %d jobs finished since its last poll %.0f s ago, counted from the list; "
+                         "the latest of each item gets its details over the next polls",
+                         ref, len(fresh), now - state.watermark)
+                result.jobs = listed
+                known = set(backfill)
+                backfill = backfill + [i for i in _latest_finished_ids(fresh) if i not in known]
+            else:
+                fresh_ids = {job.job_id for job in fresh}
+                for job in listed:
+                    if job.job_id in fresh_ids:
+                        pending.setdefault(job.job_id, (job, 0))
+                    else:
+                        result.jobs.append(job)
             result.jobs.extend(self._details(ref, pending, result.parse_errors))
             result.pending = pending
-            result.jobs.extend(self._backfill(ref, state.backfill[:BACKFILL_PER_POLL], result.parse_errors))
-            result.backfill = state.backfill[BACKFILL_PER_POLL:]
+            result.jobs.extend(self._backfill(ref, backfill[:BACKFILL_PER_POLL], result.parse_errors))
+            result.backfill = backfill[BACKFILL_PER_POLL:]
         result.tracked = self._tracked(ref, state, result.parse_errors)
         result.duration = self._monotonic() - started
         return result

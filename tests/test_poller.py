@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -12,6 +13,7 @@ from exporter.app import App
 from exporter.azure.telemetry import ApiTelemetry
 from exporter.config import Config
 from exporter.model import FINISHED_STATUSES, VaultRef
+from exporter.poller import CATCH_UP_DETAILS_LIMIT
 from exporter.simulator import EstateSpec, Fault, Simulator
 from tests.support import ManualClock, sim_config
 
@@ -174,3 +176,44 @@ def test_tracked_job_is_fetched_until_finished(
     sim.reset_requests()
     app.poller.poll_once()
     assert not [r for r in sim.requests() if r.api == "get_job" and r.path.endswith(newest["name"])]
+
+
+def test_a_poll_after_a_long_outage_counts_from_the_list_and_details_only_the_latest(
+    sim: Simulator, clock: ManualClock
+) -> None:
+    start = clock.now
+    app = app_for(sim_config(sim, lookback="3d"), clock)
+    app.poller.poll_once()
+    clock.advance(300)
+    app.poller.poll_once()  # the cold start's backfill
+    outage_began = clock.now
+    clock.advance(2 * 86400)  # two days down: 48 jobs per item finished meanwhile
+    sim.reset_requests()
+    assert app.poller.poll_once()
+    latest: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for ref in sim.estate.vault_refs():
+        for job in sim.estate.jobs(*ref, outage_began - 600, clock.now):
+            props = job["properties"]
+            if props["status"] in FINISHED_STATUSES:
+                key = (ref[2], props["entityFriendlyName"], props["operation"])
+                if key not in latest or props["startTime"] > latest[key]["properties"]["startTime"]:
+                    latest[key] = job
+    fetched = [r.path.rsplit("/", 1)[-1] for r in sim.requests() if r.api == "get_job"]
+    # Hundreds of jobs finished; one details GET for the latest of each item, not one per job.
+    assert sorted(fetched) == sorted(job["name"] for job in latest.values())
+    assert len(fetched) < CATCH_UP_DETAILS_LIMIT
+    truth = finished_jobs(sim, start - 3 * 86400, clock.now)
+    assert counted(app) == Counter(truth.values())
+    # Each item's latest finished job is the detailed one (its size, its error), not the list entry.
+    views = {(key[2], key[4], key[5]): view.latest_finished for key, view in app.store.snapshot().items}
+    for key, job in latest.items():
+        shown = views[key]
+        assert shown is not None
+        assert (shown.job_id, shown.has_details) == (job["name"], True)
+    # Back to normal: the next poll GETs each newly finished job again.
+    sim.reset_requests()
+    clock.advance(1800)
+    before = set(truth)
+    after = set(finished_jobs(sim, start - 3 * 86400, clock.now))
+    app.poller.poll_once()
+    assert {r.path.rsplit("/", 1)[-1] for r in sim.requests() if r.api == "get_job"} == after - before

@@ -88,14 +88,14 @@ def test_latency_fault_and_global_latency_delay_the_answer(sim, session):
     started = time.monotonic()
     assert subscriptions(sim, session).status_code == 200
     assert time.monotonic() - started >= 0.3
-    sim.latency = 0.2
+    sim.latency = 0.5
     started = time.monotonic()
     subscriptions(sim, session)
-    assert time.monotonic() - started >= 0.2
+    assert time.monotonic() - started >= 0.5
     sim.latency = 0.0
     started = time.monotonic()
     subscriptions(sim, session)
-    assert time.monotonic() - started < 0.2
+    assert time.monotonic() - started < 0.5  # well below: a loaded CI machine still answers in ms
 
 
 def test_malformed_body_fault_serves_truncated_json(sim, session):
@@ -177,15 +177,19 @@ def test_keep_alive_serves_many_requests_on_one_connection(sim):
 
 def test_small_answers_on_a_kept_alive_connection_are_not_held_back_by_nagle(sim, session):
     subscriptions(sim, session)  # the connection is open and pooled
-    started = time.monotonic()
+    took = []
     for _ in range(20):
+        started = time.monotonic()
         assert subscriptions(sim, session).status_code == 200
-    # With Nagle's algorithm on, each answer waited ~40 ms for the client's delayed ACK.
-    assert (time.monotonic() - started) / 20 < 0.025
+        took.append(time.monotonic() - started)
+    # With Nagle's algorithm on, every answer waited ~40 ms for the client's delayed ACK; the
+    # median, unlike the mean, is not moved by a few requests slowed by a busy machine.
+    assert sorted(took)[len(took) // 2] < 0.025
 
 
 def test_stop_closes_idle_connections_and_releases_the_port():
-    before = threading.active_count()
+    # Threads by identity, not a count: a thread left by an earlier test may end meanwhile.
+    before = set(threading.enumerate())
     sim = Simulator(EstateSpec()).start()
     host, port = sim.url.removeprefix("http://").split(":")
     idle = http.client.HTTPConnection(host, int(port), timeout=TIMEOUT)
@@ -193,9 +197,9 @@ def test_stop_closes_idle_connections_and_releases_the_port():
     idle.getresponse().read()
     sim.stop()
     deadline = time.monotonic() + 5
-    while threading.active_count() > before and time.monotonic() < deadline:
+    while set(threading.enumerate()) - before and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert threading.active_count() == before
+    assert set(threading.enumerate()) - before == set()
     with pytest.raises(ConnectionRefusedError), socket.create_connection((host, int(port)), timeout=TIMEOUT):
         pass
     sim.stop()  # idempotent
