@@ -19,7 +19,7 @@ from exporter.config import Config, ConfigError, load_config
 from exporter.lifecycle import Lifecycle, LifecycleCollector
 from exporter.server import ExporterHTTPServer, ListenAddressError, parse_listen_address
 from exporter.sharding import apply_flags
-from exporter.state_file import StateFile
+from exporter.state_file import StateFile, StateFileBusy
 from exporter.webconfig import WebSecurity, load_web_security
 
 log = logging.getLogger(__name__)
@@ -129,7 +129,11 @@ def _serve(
     web_config_path: str | None = args.web_config_file
     telemetry = ApiTelemetry()
     lifecycle = Lifecycle()
-    state = _state_file(config, lifecycle, None)
+    try:
+        state = _state_file(config, lifecycle, None)
+    except StateFileBusy as exc:
+        log.error("%s: one state file per exporter (each replica its own)", exc)  # noqa: TRY400 - no traceback
+        return EXIT_FAILED
     app = App(config, telemetry, state=state)
     app.publisher.registry.register(LifecycleCollector(lifecycle))
     if state is not None and state.load(app.store):
@@ -178,14 +182,18 @@ def _serve(
                 continue
             try:
                 new_config = apply_flags(load_config(config_path), args.shard_index, args.shard_count)
-            except ConfigError as exc:
+                new_state = _state_file(new_config, lifecycle, state)
+            except (ConfigError, StateFileBusy) as exc:
                 lifecycle.config_reloaded(ok=False)
-                log.error("config reload rejected, keeping the running config: %s", "; ".join(exc.problems))  # noqa: TRY400
+                problems = exc.problems if isinstance(exc, ConfigError) else [str(exc)]
+                log.error("config reload rejected, keeping the running config: %s", "; ".join(problems))  # noqa: TRY400
                 continue
             poll_stop.set()
             poll_thread.join()
             app.close()
-            state = _state_file(new_config, lifecycle, state)
+            if state is not None and new_state is not state:
+                state.unlock()
+            state = new_state
             app = App(new_config, telemetry, store=app.store, publisher=app.publisher, state=state)
             poll_stop, poll_thread = _start_polling(app)
             lifecycle.config_reloaded(ok=True)
@@ -221,12 +229,18 @@ def _exit_without_waiting_on_azure(code: int) -> int:
 
 
 def _state_file(config: Config, lifecycle: Lifecycle, current: StateFile | None) -> StateFile | None:
-    """The state file of `config`; the current one if the path did not change (keeps its bookkeeping)."""
+    """The state file of `config`, locked for this process; the current one if the path did not
+    change (keeps its bookkeeping). StateFileBusy if another process owns it."""
     if config.state_file is None:
         return None
     if current is not None and current.path == config.state_file:
         return current
-    return StateFile(config.state_file, lifecycle)
+    state = StateFile(config.state_file, lifecycle)
+    try:
+        state.lock()
+    except OSError as exc:  # a read-only directory: reading still works, writes will fail and be counted
+        log.warning("cannot lock state file %s (%s): going on without the lock", state.path, exc.strerror or exc)
+    return state
 
 
 def _reload_web(server: ExporterHTTPServer, path: str) -> None:

@@ -2,6 +2,10 @@
 each poll that changed the store, and set aside — never trusted, never deleted — when it is not
 a state file this version can read.
 
+One process at a time: `lock()` takes an exclusive `flock` on `<name>.lock` (two exporters writing
+one file would each overwrite the other's counters, silently). The lock goes with the process,
+whatever ends it; the lock file itself stays, holding the pid of its last owner.
+
 A write is: the document to `<name>.tmp` in the same directory, fsync, `os.replace` onto `<name>`,
 fsync of the directory. A `kill -9` at any point leaves either the previous file or the new one,
 whole; a leftover `.tmp` is overwritten by the next write. A path ending in `.gz` is written
@@ -10,6 +14,7 @@ gzipped (level 1); either form is read, told apart by gzip's magic bytes.
 
 from __future__ import annotations
 
+import fcntl
 import gzip
 import logging
 import os
@@ -30,6 +35,10 @@ GZIP_MAGIC = b"\x1f\x8b"
 GZIP_LEVEL = 1
 
 
+class StateFileBusy(Exception):  # noqa: N818 - reads as what it is: the state file is busy
+    """Another process holds the state file's lock."""
+
+
 class StateFile:
     def __init__(
         self, path: Path, events: Lifecycle | None = None, clock: Callable[[], float] = time.time
@@ -40,6 +49,36 @@ class StateFile:
         self._saved_revision: int | None = None
         # False after an untrusted file could not be set aside: writing would destroy it.
         self.writable = True
+        self._lock_fd: int | None = None
+
+    # -- owning -----------------------------------------------------------------------------------
+    @property
+    def lock_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".lock")
+
+    def lock(self) -> None:
+        """Own the file for this process; StateFileBusy if another holds it. OSError if the lock
+        file cannot be created (the directory is missing or read-only): no state then either."""
+        if self._lock_fd is not None:
+            return
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            raise StateFileBusy(f"state file {self.path} is in use by another process (pid {holder})") from None
+        except OSError:
+            os.close(fd)
+            raise
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode("ascii"))
+        self._lock_fd = fd
+
+    def unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing the descriptor releases the flock
+            self._lock_fd = None
 
     # -- reading ----------------------------------------------------------------------------------
     def load(self, store: Store) -> bool:

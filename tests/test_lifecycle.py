@@ -4,8 +4,11 @@ metrics, and a restart with a state file serves its counters at once but is read
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -151,3 +154,25 @@ def test_shutdown_lets_a_slow_scrape_in_flight_finish() -> None:
     head, _, payload = bytes(received).partition(b"\r\n\r\n")
     assert b"200 OK" in head
     assert payload == body
+
+
+def test_a_second_exporter_on_the_same_state_file_refuses_to_start(sim: Simulator, tmp_path: Path) -> None:
+    state_file = tmp_path / "state.json"
+    config = write_config(tmp_path / "c.yaml", sim, state_file=state_file, collection={"interval": "1s"})
+    first = ExporterProcess(config, sim, tmp_path / "first.log")
+    first.wait_ready()
+    second = subprocess.run(
+        [sys.executable, "-m", "exporter", f"--config.file={config}", "--web.listen-address=127.0.0.1:0"],
+        env={**os.environ, **sim.identity_env()}, capture_output=True, text=True, timeout=30, check=False,
+    )
+    assert second.returncode == 1
+    assert f"state file {state_file} is in use by another process (pid {first.proc.pid})" in second.stderr
+    assert "Traceback" not in second.stderr
+    assert "listening on" not in second.stderr  # refused before the port is bound
+    assert first.ready()  # the owner goes on, its file untouched by the second
+    assert first.terminate() == 0
+    # The lock went with its process: the next exporter takes the file over.
+    after = ExporterProcess(config, sim, tmp_path / "after.log")
+    after.wait_ready()
+    assert "in use by another process" not in after.log_text()
+    assert after.terminate() == 0

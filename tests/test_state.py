@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from prometheus_client import CollectorRegistry
 from exporter.lifecycle import Lifecycle, LifecycleCollector
 from exporter.model import Job, TaskState, VaultInfo, VaultRef
 from exporter.state import FORMAT, JOB_FIELDS, VERSION, decode, encode
-from exporter.state_file import StateFile
+from exporter.state_file import StateFile, StateFileBusy
 from exporter.store import DURATION_BUCKETS, SEEN_ID_GRACE_SECONDS, Store
 from tests.support import T0, ManualClock
 
@@ -327,3 +328,15 @@ def test_lifecycle_metrics_count_reloads_and_state_writes(tmp_path: Path, clock:
     assert value("azure_backup_exporter_state_writes_total", result="success") == 1.0
     assert value("azure_backup_exporter_state_writes_total", result="failure") == 1.0
     assert (value("azure_backup_exporter_state_last_write_duration_seconds") or 0) > 0
+
+
+def test_one_process_at_a_time_owns_a_state_file(tmp_path: Path) -> None:
+    owner, other = StateFile(tmp_path / "state.json"), StateFile(tmp_path / "state.json")
+    owner.lock()
+    owner.lock()  # again: already owned, a no-op
+    assert owner.lock_path.read_text() == f"{os.getpid()}\n"
+    with pytest.raises(StateFileBusy, match=rf"state\.json is in use by another process \(pid {os.getpid()}\)"):
+        other.lock()
+    owner.unlock()
+    other.lock()  # released: taken over at once
+    other.unlock()
