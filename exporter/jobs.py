@@ -150,7 +150,7 @@ def parse_job(raw: Mapping[str, Any], errors: Counter[str]) -> Job | None:
             progress = _progress(extended.get("progressPercentage"), errors)
             task_list = extended.get("tasksList")
             if task_list is not None:
-                tasks = _tasks(task_list, errors)
+                tasks = read_tasks(task_list, errors, field="tasksList", keys=("taskId", "status"))
         else:
             errors["extendedInfo"] += 1
 
@@ -211,15 +211,53 @@ def _label(value: object, field: str, errors: Counter[str], *, required: bool) -
     return UNKNOWN
 
 
-def _first_error(details: object, errors: Counter[str]) -> tuple[str | None, str | None]:
+def first_error_entry(details: object, errors: Counter[str]) -> Mapping[str, Any] | None:
+    """The first object of an `errorDetails` list (both vault kinds send one); None when there is
+    none, and a list or entry that is not what it should be is counted as `errorDetails`."""
     if not isinstance(details, list):
         errors["errorDetails"] += 1
-        return None, None
+        return None
     if not details:
-        return None, None
+        return None
     first = details[0]
     if not is_object(first):
         errors["errorDetails"] += 1
+        return None
+    return first
+
+
+def read_tasks(
+    task_list: object,
+    errors: Counter[str],
+    *,
+    field: str,
+    keys: tuple[str, str],
+    status_of: Callable[[str], str] = str.strip,
+) -> tuple[TaskState, ...]:
+    """A job's task list as (name, status) pairs, read from the `keys` of each entry: a task
+    without a name is dropped, one without a status is "unknown"; either is counted as `field`."""
+    if not isinstance(task_list, list):
+        errors[field] += 1
+        return ()
+    tasks = []
+    for task in task_list:
+        if not is_object(task):
+            errors[field] += 1
+            continue
+        name, status = task.get(keys[0]), task.get(keys[1])
+        if not (isinstance(name, str) and name.strip()):
+            errors[field] += 1
+            continue
+        if not (isinstance(status, str) and status.strip()):
+            errors[field] += 1
+            status = UNKNOWN
+        tasks.append(TaskState(" ".join(name.split()), status_of(status)))
+    return tuple(tasks)
+
+
+def _first_error(details: object, errors: Counter[str]) -> tuple[str | None, str | None]:
+    first = first_error_entry(details, errors)
+    if first is None:
         return None, None
     # Recovery Services sends errorCode as a number (510008), other sources as a string.
     code = first.get("errorCode")
@@ -255,21 +293,3 @@ def _progress(value: object, errors: Counter[str]) -> float | None:
     return min(max(ratio, 0.0), 1.0)
 
 
-def _tasks(task_list: object, errors: Counter[str]) -> tuple[TaskState, ...]:
-    if not isinstance(task_list, list):
-        errors["tasksList"] += 1
-        return ()
-    tasks = []
-    for task in task_list:
-        if not is_object(task):
-            errors["tasksList"] += 1
-            continue
-        name, status = task.get("taskId"), task.get("status")
-        if not (isinstance(name, str) and name):
-            errors["tasksList"] += 1
-            continue
-        if not (isinstance(status, str) and status):
-            errors["tasksList"] += 1
-            status = UNKNOWN
-        tasks.append(TaskState(name, status))
-    return tuple(tasks)

@@ -40,7 +40,7 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any, Final
 
-from exporter.jobs import MAX_LABEL_CHARS, UNKNOWN, is_object, read_value
+from exporter.jobs import MAX_LABEL_CHARS, UNKNOWN, first_error_entry, is_object, read_tasks, read_value
 from exporter.model import Job, TaskState
 from exporter.values import parse_duration, parse_size, parse_time
 
@@ -153,7 +153,10 @@ def parse_dpp_job(raw: Mapping[str, Any], errors: Counter[str]) -> Job | None:
         errors["extendedInfo"] += 1
     elif extended is not None:
         size = read_value(extended.get("dataTransferredInBytes"), _bytes, "dataTransferredInBytes", errors)
-        tasks = _tasks(extended.get("subTasks"), errors)
+        sub_tasks = extended.get("subTasks")
+        if sub_tasks is not None:
+            tasks = read_tasks(sub_tasks, errors, field="subTasks", keys=("taskName", "taskStatus"),
+                               status_of=normalise_status)
 
     return Job(
         job_id,
@@ -215,14 +218,8 @@ def _operation(category: object, operation: object, errors: Counter[str]) -> str
 def _first_error(details: object, errors: Counter[str]) -> tuple[str | None, str | None]:
     if details is None:
         return None, None
-    if not isinstance(details, list):
-        errors["errorDetails"] += 1
-        return None, None
-    if not details:
-        return None, None
-    first = details[0]
-    if not is_object(first):
-        errors["errorDetails"] += 1
+    first = first_error_entry(details, errors)
+    if first is None:
         return None, None
     return _label(first.get("code"), errors), _label(first.get("message"), errors)
 
@@ -235,25 +232,3 @@ def _label(value: object, errors: Counter[str]) -> str | None:
     if value is not None:
         errors["errorDetails"] += 1
     return None
-
-
-def _tasks(sub_tasks: object, errors: Counter[str]) -> tuple[TaskState, ...]:
-    if sub_tasks is None:
-        return ()
-    if not isinstance(sub_tasks, list):
-        errors["subTasks"] += 1
-        return ()
-    tasks = []
-    for task in sub_tasks:
-        if not is_object(task):
-            errors["subTasks"] += 1
-            continue
-        name, status = task.get("taskName"), task.get("taskStatus")
-        if not (isinstance(name, str) and name.strip()):
-            errors["subTasks"] += 1
-            continue
-        if not (isinstance(status, str) and status.strip()):
-            errors["subTasks"] += 1
-            status = UNKNOWN
-        tasks.append(TaskState(" ".join(name.split()), normalise_status(status)))
-    return tuple(tasks)

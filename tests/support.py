@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from exporter.config import Config, parse_config
+from exporter.model import Job
 from exporter.simulator import Simulator
 
 T0 = 1_795_000_000.0  # 2026-11-18, a fixed "now" for simulated estates driven by a manual clock
@@ -34,3 +35,19 @@ def sim_config(sim: Simulator, *, targets: list[dict[str, Any]] | None = None, *
             "targets": targets,
         }
     )
+
+
+def job(job_id: str, status: str = "Completed", start: float = T0 - 3600, **kw: object) -> Job:
+    """A Recovery Services VM backup job of item vm-app-01, ten minutes long; `kw` overrides fields."""
+    fields: dict[str, object] = {
+        "job_id": job_id,
+        "item": "vm-app-01",
+        "backup_management_type": "AzureIaasVM",
+        "operation": "Backup",
+        "status": status,
+        "start_time": start,
+        "end_time": None if status == "InProgress" else start + 600,
+        "duration_seconds": 600.0,
+    }
+    fields.update(kw)
+    return Job(**fields)  # type: ignore[arg-type]

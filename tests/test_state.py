@@ -13,30 +13,15 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from exporter.lifecycle import Lifecycle, LifecycleCollector
-from exporter.model import Job, TaskState, VaultInfo, VaultRef
+from exporter.model import TaskState, VaultInfo, VaultRef
 from exporter.state import FORMAT, JOB_FIELDS, VERSION, decode, encode
 from exporter.state_file import StateFile, StateFileBusy
 from exporter.store import DURATION_BUCKETS, SEEN_ID_GRACE_SECONDS, Store
-from tests.support import T0, ManualClock
+from tests.support import T0, ManualClock, job
 
 VAULT = VaultRef("00000000-0000-0000-0000-000000000000", "rg-backup", "vault-prod")
 OTHER = VaultRef("11111111-1111-1111-1111-111111111111", "rg-other", "vault-dev")
 DAY = 86400.0
-
-
-def job(job_id: str, status: str = "Completed", start: float = T0 - 3600, **kw: object) -> Job:
-    fields: dict[str, object] = {
-        "job_id": job_id,
-        "item": "vm-app-01",
-        "backup_management_type": "AzureIaasVM",
-        "operation": "Backup",
-        "status": status,
-        "start_time": start,
-        "end_time": None if status == "InProgress" else start + 600,
-        "duration_seconds": 600.0,
-    }
-    fields.update(kw)
-    return Job(**fields)  # type: ignore[arg-type]
 
 
 def rich_store(clock: ManualClock) -> Store:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from exporter.model import Job, VaultInfo, VaultRef
+from exporter.model import VaultInfo, VaultRef
 from exporter.store import DURATION_BUCKETS, SEEN_ID_GRACE_SECONDS, Store
+from tests.support import T0, job
 
 VAULT = VaultRef("00000000-0000-0000-0000-000000000000", "rg-backup", "vault-prod")
 OTHER = VaultRef("11111111-1111-1111-1111-111111111111", "rg-other", "vault-dev")
-T0 = 1_763_700_000.0
 DAY = 86400.0
 
 
@@ -19,21 +19,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-def job(job_id: str, status: str = "Completed", start: float = T0 - 3600, **kw: object) -> Job:
-    fields: dict[str, object] = {
-        "job_id": job_id,
-        "item": "vm-app-01",
-        "backup_management_type": "AzureIaasVM",
-        "operation": "Backup",
-        "status": status,
-        "start_time": start,
-        "end_time": None if status == "InProgress" else start + 600,
-        "duration_seconds": 600.0,
-    }
-    fields.update(kw)
-    return Job(**fields)  # type: ignore[arg-type]
 
 
 def make_store(clock: Clock | None = None) -> Store:
