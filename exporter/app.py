@@ -42,7 +42,8 @@ class App:
         self.config = config
         self.state = state
         collection = config.collection
-        tokens = TokenSource(build_credential(config.azure), config.azure.scope, telemetry)
+        tokens = TokenSource(build_credential(config.azure), config.azure.scope, telemetry,
+                             renew=lambda: build_credential(config.azure))
         self.arm = ArmClient(
             config.azure.resource_manager_url,
             tokens,

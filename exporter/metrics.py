@@ -79,6 +79,7 @@ class BackupCollector(Collector):
         azure_backup_tracked_job_task_status{…,job_id="41f3…",task="Take Snapshot",status="Completed"} 1.0
         azure_backup_vault_info{…,vault=…,location="westeurope",kind="recovery_services",tag_team="payments"} 1.0
         azure_backup_exporter_target_up{subscription_id=…,resource_group=…,vault=…} 1.0
+        azure_backup_exporter_discovery_up 1.0
         azure_backup_exporter_api_requests_total{api="list_jobs",code="200"} 42.0
         azure_backup_exporter_api_ratelimit_remaining{subscription_id=…,scope="subscription-reads"} 11999.0
         azure_backup_exporter_parse_errors_total{field="duration"} 1.0
@@ -95,6 +96,13 @@ class BackupCollector(Collector):
             yield from self._job_families(published.snapshot)
             yield from self._tracked_families(published.snapshot.vaults)
             yield from self._vault_families(published.snapshot.vaults)
+            if published.snapshot.discovery_ok is not None:
+                discovery = GaugeMetricFamily(
+                    "azure_backup_exporter_discovery_up",
+                    "1 if the last discovery listed every subscription and vault the targets ask for.",
+                )
+                discovery.add_metric([], 1.0 if published.snapshot.discovery_ok else 0.0)
+                yield discovery
             yield from _telemetry_families(published.telemetry)
         build = GaugeMetricFamily(
             "azure_backup_exporter_build_info",

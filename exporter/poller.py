@@ -115,7 +115,8 @@ class Poller:
             done, _ = wait(list(self._in_flight), return_when=FIRST_COMPLETED)
             self._collect(done)
         self._publish(self._store.snapshot())
-        return all(self._store.vault(ref).up for ref in self._store.vault_refs())
+        listed = self._store.discovery_ok is not False
+        return listed and all(self._store.vault(ref).up for ref in self._store.vault_refs())
 
     def run(self, stop: threading.Event) -> None:
         """Poll each vault every `interval` on a monotonic clock until `stop` is set."""
@@ -157,11 +158,16 @@ class Poller:
     # -- discovery ------------------------------------------------------------------------------
     def _discover(self) -> None:
         collection = self.config.collection
-        self._next_discovery = self._monotonic() + collection.discovery_interval
+        # A failed listing is tried again at the poll interval, not an hour later: until it
+        # answers, the vaults it would find have no series, so no other alert can speak for them.
+        self._next_discovery = self._monotonic() + min(collection.interval, collection.discovery_interval)
         targets = self.config.targets
         subscriptions = {t.subscription_id for t in targets if t.subscription_id != "*"}
-        complete = True  # every listing answered: an empty result then means there is nothing to poll
-        if any(t.subscription_id == "*" for t in targets):
+        # Every listing a discovery target depends on answered: an empty result then means there
+        # is nothing to poll. (A named vault is polled whether or not its subscription lists.)
+        complete = True
+        discovering = {t.subscription_id for t in targets if t.is_discovery}
+        if "*" in discovering:
             try:
                 subscriptions.update(self._api.list_subscriptions())
             except ArmError as exc:
@@ -186,7 +192,8 @@ class Poller:
             except ArmError as exc:
                 # Keep what the last good discovery found; an explicitly named vault is polled anyway.
                 log.warning("listing %s vaults of subscription %s failed: %s", kind, sub, exc)
-                complete = False
+                if "*" in discovering or sub in discovering:
+                    complete = False
                 found.setdefault(sub, []).extend(i for i in self._discovered.get(sub, []) if i.ref.kind == kind)
         self._discovered.update(found)
         infos: dict[VaultRef, VaultInfo] = {}
@@ -206,6 +213,8 @@ class Poller:
             log.warning("no vault to poll: no target matched a vault this replica owns")
         self.polled_vaults = frozenset(infos)
         self._store.set_vaults(infos.values(), tracked, complete=complete)
+        if complete:
+            self._next_discovery = self._monotonic() + collection.discovery_interval
         self._next_poll = {ref: self._next_poll.get(ref, -1.0) for ref in infos}
 
     def _resolve(self, target: Target) -> list[VaultInfo]:

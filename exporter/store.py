@@ -88,6 +88,9 @@ class Snapshot:
     histograms: tuple[tuple[SeriesKey, Histogram], ...]
     vaults: tuple[VaultView, ...]
     ready: bool = False  # every vault has been polled at least once
+    # Whether the last discovery listed every subscription and vault the targets ask for; None
+    # before the first one.
+    discovery_ok: bool | None = None
 
 
 @dataclass(slots=True)
@@ -116,6 +119,10 @@ class Store:
         # A discovery that listed everything and left no vault to poll (a shard with no share, an
         # estate with no vault yet) is a finished start: ready, not "waiting for the first poll".
         self._nothing_to_poll = False
+        # Ready means the start is over (SPEC §8: the first poll finished): a vault that discovery
+        # or a reload adds later must not take a serving replica out of its load balancer.
+        self._started = False
+        self.discovery_ok: bool | None = None
         # Bumped by every change, so that the state file is rewritten only when there is news.
         self.revision = 0
 
@@ -129,6 +136,7 @@ class Store:
         wanted = {info.ref: info for info in infos}
         self.revision += 1
         self._nothing_to_poll = complete and not wanted
+        self.discovery_ok = complete
         for ref in list(self._vaults):
             if ref not in wanted:
                 self._forget(ref)
@@ -257,6 +265,7 @@ class Store:
         self._items = {k: v for k, v in state.items.items() if k[:3] in labels}
         self._histograms = {k: v for k, v in state.histograms.items() if k[:3] in labels}
         self._vaults = dict(state.vaults)
+        self._started = False
         for vault in self._vaults.values():
             vault.polled = vault.up = False
             self._prune(vault)
@@ -265,9 +274,12 @@ class Store:
     # -- reading ------------------------------------------------------------------------------
     @property
     def ready(self) -> bool:
-        if not self._vaults:
-            return self._nothing_to_poll
-        return all(v.polled for v in self._vaults.values())
+        if not self._started:
+            if self._vaults:
+                self._started = all(v.polled for v in self._vaults.values())
+            else:
+                self._started = self._nothing_to_poll
+        return self._started
 
     def snapshot(self) -> Snapshot:
         items = tuple(
@@ -299,4 +311,4 @@ class Store:
             )
             for _, v in sorted(self._vaults.items())
         )
-        return Snapshot(self._clock(), items, histograms, vaults, self.ready)
+        return Snapshot(self._clock(), items, histograms, vaults, self.ready, self.discovery_ok)

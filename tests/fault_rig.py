@@ -78,7 +78,8 @@ def build_rig(sim: Simulator, config: Config, clock: Callable[[], float], **arm_
     """The objects App builds for `config`, with FAST_RETRY (overridden by `arm_options`)."""
     collection = config.collection
     telemetry = ApiTelemetry()
-    tokens = TokenSource(build_credential(config.azure), config.azure.scope, telemetry)
+    tokens = TokenSource(build_credential(config.azure), config.azure.scope, telemetry,
+                         renew=lambda: build_credential(config.azure))
     arm = ArmClient(
         config.azure.resource_manager_url,
         tokens,

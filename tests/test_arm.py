@@ -164,6 +164,31 @@ def test_401_refreshes_the_token_once_and_retries(sim: Simulator) -> None:
     assert len([r for r in sim.requests() if r.api == "token"]) == 2
 
 
+def test_401_without_claims_gets_a_token_from_a_fresh_credential(sim: Simulator) -> None:
+    # ARM refused the token with no claims challenge (say, expired early by clock skew): the
+    # library would hand back its cached copy, so a new credential asks the identity endpoint.
+    telemetry = ApiTelemetry()
+    renewed: list[int] = []
+
+    def renew() -> ManagedIdentityCredential:
+        renewed.append(1)
+        return ManagedIdentityCredential()
+
+    tokens = TokenSource(ManagedIdentityCredential(), SCOPE, telemetry, renew=renew)
+    client = ArmClient(sim.url, tokens, telemetry, timeout=5.0, sleep=RecordingSleep(), backoff_base=0.01)
+    client.get("/subscriptions", api="list_subscriptions", params={"api-version": "2022-12-01"})
+    sim.add_fault(Fault(path="/subscriptions\\?", status=401, times=1))
+    client.get("/subscriptions", api="list_subscriptions", params={"api-version": "2022-12-01"})
+    statuses = [(r.api, r.status) for r in sim.requests()]
+    assert statuses[2:] == [("list_subscriptions", 401), ("token", 200), ("list_subscriptions", 200)]
+    assert renewed == [1]
+    # A 401 no token cures, within a minute: no new credential again; it fails after one retry.
+    sim.add_fault(Fault(path="/subscriptions\\?", status=401, times=None))
+    with pytest.raises(ArmError):
+        client.get("/subscriptions", api="list_subscriptions", params={"api-version": "2022-12-01"})
+    assert renewed == [1]
+
+
 def test_user_agent_names_the_exporter(sim: Simulator) -> None:
     client_for(sim).get("/subscriptions", api="list_subscriptions", params={"api-version": "2022-12-01"})
     assert sim.requests()[-1].user_agent.startswith("azure-backup-exporter/")

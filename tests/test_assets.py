@@ -96,6 +96,7 @@ CONTRACT_METRICS = {
     "azure_backup_exporter_inventory_up",
     "azure_backup_exporter_inventory_last_success_timestamp_seconds",
     # issue 5: reloads and the state file (exporter/lifecycle.py)
+    "azure_backup_exporter_discovery_up",
     "azure_backup_exporter_config_last_reload_successful",
     "azure_backup_exporter_state_writes_total",
 }

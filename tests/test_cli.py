@@ -60,6 +60,23 @@ def test_once_exits_1_when_a_target_fails(sim: Simulator, tmp_path: Path) -> Non
     assert "404" in done.stderr
 
 
+def test_once_exits_1_when_discovery_cannot_list_the_vaults(sim: Simulator, tmp_path: Path) -> None:
+    # An identity without the rights to list vaults: no vault found is a failure, not an empty success.
+    subscription = sim.estate.vault_refs()[0][0]
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({
+        "azure": {"auth": "managed_identity", "resource_manager_url": sim.url},
+        "collection": {"interval": "1m", "lookback": "1d"},
+        "targets": [{"subscription_id": subscription}],
+    }))
+    sim.add_fault(Fault(path="/providers/Microsoft.RecoveryServices/vaults\\?", status=403, times=None))
+    done = subprocess.run([*EXPORTER, f"--config.file={config}", "--once"], env=env_for(sim),
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 1, done.stderr
+    assert "azure_backup_exporter_discovery_up 0.0" in done.stdout
+    assert "403" in done.stderr
+
+
 def test_config_errors_are_listed_with_key_paths_and_exit_2(tmp_path: Path) -> None:
     config = tmp_path / "bad.yaml"
     config.write_text("collection:\n  interval: 5x\n  lookback: 90d\n  colour: blue\ntargets: []\n")

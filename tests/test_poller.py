@@ -133,6 +133,17 @@ def test_forbidden_vault_is_down_without_retries(sim: Simulator, clock: ManualCl
     assert app.publisher.current.ready
 
 
+def test_a_named_vault_is_polled_and_discovery_is_up_when_its_subscription_cannot_be_listed(
+    sim: Simulator, clock: ManualClock
+) -> None:
+    # Least privilege: Backup Reader on the vaults only, nothing to list at subscription level.
+    sim.add_fault(Fault(path="/providers/Microsoft.RecoveryServices/vaults\\?", status=403, times=None))
+    app = app_for(sim_config(sim), clock)  # every vault named
+    assert app.poller.poll_once()
+    assert app.store.discovery_ok is True
+    assert app.publisher.registry.get_sample_value("azure_backup_exporter_discovery_up") == 1.0
+
+
 def test_discovery_finds_vaults_by_regex_across_subscriptions(
     start_simulator: Callable[..., Simulator], clock: ManualClock
 ) -> None:

@@ -135,10 +135,12 @@ def test_a_replica_with_no_share_is_ready_but_not_while_its_listing_fails(
     sim.add_fault(Fault(path="/providers/Microsoft.RecoveryServices/vaults\\?", status=403, times=1))
     app = App(sim_config(sim, targets=[{"subscription_id": "*"}], shard_index=idle, shard_count=2), ApiTelemetry(),
               clock=clock, monotonic=clock)
-    assert app.poller.poll_once()
+    assert not app.poller.poll_once()  # a failed discovery fails the poll (and `--once`)
     assert app.store.vault_refs() == []
     assert not app.publisher.current.ready  # the vault listing failed: a share may be missing
-    clock.advance(app.config.collection.discovery_interval + 1)
-    app.poller.poll_once()
+    assert app.publisher.registry.get_sample_value("azure_backup_exporter_discovery_up") == 0.0
+    clock.advance(app.config.collection.interval)  # retried at the poll interval, not the discovery's
+    assert app.poller.poll_once()
     assert app.store.vault_refs() == []
     assert app.publisher.current.ready  # listed, and nothing of it is this replica's
+    assert app.publisher.registry.get_sample_value("azure_backup_exporter_discovery_up") == 1.0

@@ -152,5 +152,15 @@ def test_no_vault_is_ready_only_after_a_complete_listing() -> None:
     assert not store.snapshot().ready  # a listing failed: vaults may be missing, not absent
     store.set_vaults([], {})
     assert store.snapshot().ready  # listed everything, nothing to poll: the start is over
-    store.set_vaults([VaultInfo(VAULT)], {})
-    assert not store.snapshot().ready  # a vault appeared: ready again after its first poll
+
+
+def test_ready_stays_once_the_start_is_over() -> None:
+    store = make_store()
+    store.record_poll(VAULT, ok=True, duration=0.1, window_end=T0)
+    store.record_poll(OTHER, ok=True, duration=0.1, window_end=T0)
+    assert store.snapshot().ready
+    # Discovery (or a reload) adds a vault: it is polled soon, and the replica keeps serving.
+    third = VaultRef("22222222-2222-2222-2222-222222222222", "rg-new", "vault-new")
+    store.set_vaults([VaultInfo(VAULT), VaultInfo(OTHER), VaultInfo(third)], {})
+    assert not store.vault(third).polled
+    assert store.snapshot().ready

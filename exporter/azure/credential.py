@@ -24,6 +24,10 @@ log = logging.getLogger(__name__)
 
 # Renew a little before expiry so that a token never dies between fetch and use.
 EXPIRY_MARGIN_SECONDS = 300.0
+# A 401 without a claims challenge, answered by the library with the very token ARM refused (its
+# cache), builds a new credential; at most this often, so that a 401 no token cures cannot turn
+# every request into a token request.
+RENEW_MIN_SECONDS = 60.0
 
 
 class TokenError(Exception):
@@ -69,11 +73,15 @@ class TokenSource:
         scope: str,
         telemetry: ApiTelemetry,
         clock: Callable[[], float] = time.time,
+        *,
+        renew: Callable[[], TokenCredential] | None = None,
     ) -> None:
         self._credential = credential
         self._scope = scope
         self._telemetry = telemetry
         self._clock = clock
+        self._renew = renew  # builds a credential like `credential`, with an empty token cache
+        self._renewed_at = -RENEW_MIN_SECONDS
         self._lock = threading.Lock()
         self._token: str | None = None
         self._expires_on = 0.0
@@ -89,7 +97,15 @@ class TokenSource:
         with self._lock:
             if self._token is not None and self._token != rejected:
                 return self._token  # another thread already refreshed
-            return self._fetch(claims=claims)
+            token = self._fetch(claims=claims)
+            # With claims the library bypasses its cache; without, it may hand back the refused
+            # token (say ARM saw it as expired before the library did): a fresh credential won't.
+            now = time.monotonic()
+            if token == rejected and self._renew is not None and now - self._renewed_at >= RENEW_MIN_SECONDS:
+                self._renewed_at = now
+                self._credential = self._renew()
+                token = self._fetch(claims=claims)
+            return token
 
     def _fetch(self, claims: str | None) -> str:
         started = time.monotonic()
