@@ -6,10 +6,16 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from exporter.simulator import EstateSpec, Simulator
 from tests.fault_rig import Rig, build_rig
 from tests.support import ManualClock, sim_config
+
+# Property tests judge values, not speed: hypothesis' 200 ms deadline and its too-slow health
+# check would fail them on a loaded CI machine for a stall that says nothing about the code.
+settings.register_profile("timing-free", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("timing-free")
 
 
 @pytest.fixture

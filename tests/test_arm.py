@@ -103,8 +103,9 @@ def test_403_is_not_retried(sim: Simulator) -> None:
 
 def test_timeout_is_retried(sim: Simulator) -> None:
     telemetry = ApiTelemetry()
-    client = client_for(sim, timeout=0.3, telemetry=telemetry)
-    sim.add_fault(Fault(path="backupJobs", latency=1.5, times=1))
+    # The retry must answer within the timeout: 1 s is ample for a loopback request on a busy machine.
+    client = client_for(sim, timeout=1.0, telemetry=telemetry)
+    sim.add_fault(Fault(path="backupJobs", latency=3.0, times=1))
     client.get(f"{first_vault(sim).resource_id}/backupJobs", api="list_jobs", params={"api-version": API_VERSION})
     assert telemetry.count("list_jobs", "timeout") == 1
     assert telemetry.count("list_jobs", "200") == 1

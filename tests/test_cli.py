@@ -168,7 +168,14 @@ def test_sighup_reloads_and_a_bad_config_keeps_the_old(sim: Simulator, tmp_path:
         wait_ready(url)
         config.write_text("collection: [not, a, mapping]\n")
         proc.send_signal(signal.SIGHUP)
-        time.sleep(1.0)
+        # Two SIGHUPs before the main loop wakes are one reload: see this one handled first.
+        deadline = time.monotonic() + 20
+        text = ""
+        while time.monotonic() < deadline and "azure_backup_exporter_config_last_reload_successful 0.0" not in text:
+            time.sleep(0.2)
+            with urllib.request.urlopen(f"{url}/metrics", timeout=5) as response:
+                text = response.read().decode()
+        assert "azure_backup_exporter_config_last_reload_successful 0.0" in text
         with urllib.request.urlopen(f"{url}/-/healthy", timeout=5) as response:
             assert response.status == 200
         write_config(config, sim, vault_tags=["env"])

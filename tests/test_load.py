@@ -177,7 +177,8 @@ def test_200_concurrent_scrapers_of_10000_items_while_publishing() -> None:
     assert tally.errors == [], tally.errors[:5]
     assert len(latencies) == CLIENTS * REQUESTS_PER_CLIENT
     # Connection threads never exceed the limit, however many clients wait.
-    assert peak["Threads"] <= MAX_CONNECTIONS + OWN_THREADS
+    # (+1: a connection's slot is freed just before its thread ends, so a 65th may overlap it.)
+    assert peak["Threads"] <= MAX_CONNECTIONS + OWN_THREADS + 1
     # No copy of the exposition per connection: 200 clients add little to what publishing needs
     # (the high-water mark before the load is that of several renders, each made while the
     # previous exposition is still served: tests/load_server.py waits for them).

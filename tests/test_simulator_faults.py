@@ -93,9 +93,12 @@ def test_latency_fault_and_global_latency_delay_the_answer(sim, session):
     subscriptions(sim, session)
     assert time.monotonic() - started >= 0.5
     sim.latency = 0.0
-    started = time.monotonic()
-    subscriptions(sim, session)
-    assert time.monotonic() - started < 0.5  # well below: a loaded CI machine still answers in ms
+    took = []
+    for _ in range(3):  # the fastest of three: one request slowed by a busy machine proves nothing
+        started = time.monotonic()
+        subscriptions(sim, session)
+        took.append(time.monotonic() - started)
+    assert min(took) < 0.5
 
 
 def test_malformed_body_fault_serves_truncated_json(sim, session):
@@ -182,9 +185,9 @@ def test_small_answers_on_a_kept_alive_connection_are_not_held_back_by_nagle(sim
         started = time.monotonic()
         assert subscriptions(sim, session).status_code == 200
         took.append(time.monotonic() - started)
-    # With Nagle's algorithm on, every answer waited ~40 ms for the client's delayed ACK; the
-    # median, unlike the mean, is not moved by a few requests slowed by a busy machine.
-    assert sorted(took)[len(took) // 2] < 0.025
+    # With Nagle's algorithm on, every answer waited ~40 ms for the client's delayed ACK, so even
+    # the fastest would; a busy machine slows some answers, not all twenty.
+    assert min(took) < 0.025
 
 
 def test_stop_closes_idle_connections_and_releases_the_port():

@@ -16,6 +16,7 @@ import pytest
 
 from exporter import webauth
 from exporter.azure.telemetry import ApiTelemetry
+from exporter.connections import TLS_HANDSHAKE_SECONDS
 from exporter.rendering import Publisher
 from exporter.server import ExporterHTTPServer
 from exporter.webauth import BasicAuthenticator, parse_basic
@@ -159,7 +160,8 @@ def test_silent_and_plain_http_clients_do_not_hold_up_https(pki: Pki) -> None:
             assert not reply.startswith(b"HTTP/")
         started = time.monotonic()
         assert https_get(server, "/-/healthy", tls_client(pki))[0] == 200
-        assert time.monotonic() - started < 2
+        # Well under the 10 s the silent client may hold its handshake: it did not wait on it.
+        assert time.monotonic() - started < TLS_HANDSHAKE_SECONDS / 2
 
 
 def test_basic_auth_over_tls_with_a_client_certificate(pki: Pki) -> None:
