@@ -52,6 +52,12 @@ BACKFILL_PER_POLL = 20
 # many newly finished jobs, and only when the window is longer than two intervals, the poll counts
 # them from the list as a cold start does; the latest of each item gets its details by backfill.
 CATCH_UP_DETAILS_LIMIT = 100
+# A job seen in progress pulls the next window back to its start, so that its end is listed. One
+# that runs far longer than the window (an initial backup of days, a log backup hung for a week)
+# would make every poll re-read all the jobs since: past this age it is read by id instead, up
+# to MAX_STRAGGLERS per vault and poll (more, and the window reaches back as before).
+STRAGGLER_AFTER_SECONDS = 6 * 3600.0
+MAX_STRAGGLERS = 20
 
 
 @dataclass(slots=True)
@@ -65,6 +71,7 @@ class VaultPoll:
     pending: dict[str, tuple[Job, int]] = field(default_factory=dict)
     backfill: list[str] = field(default_factory=list)
     window_end: float | None = None
+    gone: list[str] = field(default_factory=list)  # stragglers Azure no longer knows (404)
     duration: float = 0.0
     parse_errors: Counter[str] = field(default_factory=Counter)
 
@@ -258,22 +265,30 @@ class Poller:
                 vault = self._store.vault(ref)
                 vault.pending_details = result.pending
                 vault.backfill = result.backfill
+                for job_id in result.gone:
+                    vault.in_progress.pop(job_id, None)
             self._store.record_poll(ref, ok=result.ok, duration=result.duration, window_end=result.window_end)
             self.polls_completed += 1
 
-    def _window_start(self, state: VaultState, now: float) -> float:
+    def _window(self, state: VaultState, now: float) -> tuple[float, list[str]]:
+        """The start of the list window, and the jobs in progress to read by id (stragglers)."""
         floor = now - self.config.collection.lookback
         start = floor if state.watermark is None else max(floor, state.watermark - WINDOW_OVERLAP_SECONDS)
-        if state.in_progress:
-            start = min(start, min(state.in_progress.values()) - 1.0)
-        return max(floor, start)
+        stragglers = [j for j, began in state.in_progress.items() if began < start - STRAGGLER_AFTER_SECONDS]
+        if len(stragglers) > MAX_STRAGGLERS:
+            stragglers = []
+        running = [began for j, began in state.in_progress.items() if j not in stragglers]
+        if running:
+            start = min(start, min(running) - 1.0)
+        return max(floor, start), stragglers
 
     def _poll_vault(self, ref: VaultRef, state: VaultState) -> VaultPoll:
         started = self._monotonic()
         result = VaultPoll(ref)
         now = self._clock()
+        start, stragglers = self._window(state, now)
         try:
-            listed = self._sources[ref.kind].list_jobs(ref, self._window_start(state, now), now, result.parse_errors)
+            listed = self._sources[ref.kind].list_jobs(ref, start, now, result.parse_errors)
         except ArmError as exc:
             log.warning("polling vault %s failed: %s", ref, exc)
             result.duration = self._monotonic() - started
@@ -306,6 +321,9 @@ class Poller:
             result.pending = pending
             result.jobs.extend(self._backfill(ref, backfill[:BACKFILL_PER_POLL], result.parse_errors))
             result.backfill = backfill[BACKFILL_PER_POLL:]
+        if stragglers:
+            seen = {job.job_id for job in listed}
+            result.jobs.extend(self._stragglers(ref, [j for j in stragglers if j not in seen], result))
         result.tracked = self._tracked(ref, state, result.parse_errors)
         result.duration = self._monotonic() - started
         return result
@@ -325,6 +343,21 @@ class Poller:
             del pending[job_id]
             ready.append(detailed if detailed is not None and detailed.finished else listed)
         return ready
+
+    def _stragglers(self, ref: VaultRef, job_ids: list[str], result: VaultPoll) -> list[Job]:
+        """Long-running jobs read by id: still running, or finished with their details."""
+        found: list[Job] = []
+        for job_id in job_ids:
+            try:
+                job = self._sources[ref.kind].get_job(ref, job_id, result.parse_errors)
+            except ArmError as exc:
+                if exc.status == 404:
+                    result.gone.append(job_id)
+                log.debug("long-running job %s in %s unavailable: %s", job_id, ref, exc)
+                continue
+            if job is not None:
+                found.append(job)
+        return found
 
     def _backfill(self, ref: VaultRef, job_ids: list[str], errors: Counter[str]) -> list[Job]:
         found: list[Job] = []

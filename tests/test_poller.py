@@ -5,15 +5,17 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from exporter.app import App
+from exporter.azure.backup import FILTER_TIME_FORMAT
 from exporter.azure.telemetry import ApiTelemetry
 from exporter.config import Config
 from exporter.model import FINISHED_STATUSES, VaultRef
-from exporter.poller import CATCH_UP_DETAILS_LIMIT
+from exporter.poller import CATCH_UP_DETAILS_LIMIT, STRAGGLER_AFTER_SECONDS
 from exporter.simulator import EstateSpec, Fault, Simulator
 from tests.support import ManualClock, sim_config
 
@@ -228,3 +230,38 @@ def test_a_poll_after_a_long_outage_counts_from_the_list_and_details_only_the_la
     after = set(finished_jobs(sim, start - 3 * 86400, clock.now))
     app.poller.poll_once()
     assert {r.path.rsplit("/", 1)[-1] for r in sim.requests() if r.api == "get_job"} == after - before
+
+
+def test_a_job_running_for_a_day_is_read_by_id_instead_of_widening_every_window(
+    start_simulator: Callable[..., Simulator], clock: ManualClock
+) -> None:
+    spec = EstateSpec(subscriptions=1, vaults_per_subscription=1, items_per_vault=2, period_seconds=24 * HOUR,
+                      duration_range=(20 * HOUR, 22 * HOUR))
+    sim = start_simulator(spec, clock=clock)
+    start = clock.now
+    app = app_for(sim_config(sim, lookback="3d"), clock)
+    app.poller.poll_once()
+    ref = VaultRef(*sim.estate.vault_refs()[0])
+    windows: list[float] = []
+    by_id: set[str] = set()
+    for _ in range(48):
+        clock.advance(HOUR)
+        watermark = app.store.vault(ref).watermark
+        assert watermark is not None
+        sim.reset_requests()
+        assert app.poller.poll_once()
+        for request in sim.requests():
+            if request.api == "list_jobs":
+                since = request.query["$filter"].split("'")[1]
+                windows.append(watermark - datetime.strptime(since, FILTER_TIME_FORMAT).replace(tzinfo=UTC).timestamp())
+            elif request.api == "get_job":
+                by_id.add(request.path.rsplit("/", 1)[-1])
+    # The window reaches back at most the straggler age (6 h) past the overlap, never a day.
+    assert max(windows) <= STRAGGLER_AFTER_SECONDS + 600 + 1
+    long_runners = {job["name"] for job in sim.estate.jobs(*sim.estate.vault_refs()[0], start, clock.now - 23 * HOUR)
+                    if job["properties"]["status"] in FINISHED_STATUSES}
+    assert long_runners
+    assert long_runners <= by_id  # each was read by id (its details), while it ran or when it ended
+    truth = finished_jobs(sim, start - 3 * 86400, clock.now)
+    assert counted(app) == Counter(truth.values())
+    assert not set(app.store.vault(ref).in_progress) & set(truth)
