@@ -99,7 +99,7 @@ class BackupCollector(Collector):
             if published.snapshot.discovery_ok is not None:
                 discovery = GaugeMetricFamily(
                     "azure_backup_exporter_discovery_up",
-                    "1 if the last discovery listed every subscription and vault the targets ask for.",
+                    f"1 if the last discovery listed every subscription and vault the targets ask for. {CACHED}",
                 )
                 discovery.add_metric([], 1.0 if published.snapshot.discovery_ok else 0.0)
                 yield discovery
@@ -241,22 +241,22 @@ class BackupCollector(Collector):
     def _vault_families(self, vaults: Sequence[VaultView]) -> Iterator[Metric]:
         info = GaugeMetricFamily(
             "azure_backup_vault_info",
-            "A monitored vault, with its location and selected tags; join on it to route alerts.",
+            f"A monitored vault, with its location and selected tags; join on it to route alerts. {CACHED}",
             labels=[*VAULT_LABELS, "location", "kind", *(vault_tag_label(t) for t in self._vault_tags)],
         )
         up = GaugeMetricFamily(
             "azure_backup_exporter_target_up",
-            "1 if the last poll of the vault succeeded.",
+            f"1 if the last poll of the vault succeeded. {CACHED}",
             labels=VAULT_LABELS,
         )
         last = GaugeMetricFamily(
             "azure_backup_exporter_target_last_success_timestamp_seconds",
-            "Time of the vault's last successful poll.",
+            f"Time of the vault's last successful poll. {CACHED}",
             labels=VAULT_LABELS,
         )
         took = GaugeMetricFamily(
             "azure_backup_exporter_target_poll_duration_seconds",
-            "Duration of the vault's last poll.",
+            f"Duration of the vault's last poll. {CACHED}",
             labels=VAULT_LABELS,
         )
         for vault in vaults:
@@ -287,21 +287,21 @@ def _optional(family: GaugeMetricFamily, labels: list[str], value: float | None)
 def _telemetry_families(telemetry: TelemetrySnapshot) -> Iterator[Metric]:
     requests = CounterMetricFamily(
         "azure_backup_exporter_api_requests",
-        "Requests to Azure by API and HTTP status (or error kind).",
+        f"Requests to Azure by API and HTTP status (or error kind). {CACHED}",
         labels=["api", "code"],
     )
     for (api, code), count in sorted(telemetry.requests.items()):
         requests.add_metric([api, code], float(count))
     yield requests
     durations = HistogramMetricFamily(
-        "azure_backup_exporter_api_request_duration_seconds", "Duration of requests to Azure.", labels=["api"]
+        "azure_backup_exporter_api_request_duration_seconds", f"Duration of requests to Azure. {CACHED}", labels=["api"]
     )
     for api, data in sorted(telemetry.durations.items()):
         _histogram(durations, [api], API_DURATION_BUCKETS, data)
     yield durations
     remaining = GaugeMetricFamily(
         "azure_backup_exporter_api_ratelimit_remaining",
-        "Last x-ms-ratelimit-remaining-<scope> header Azure sent for the subscription.",
+        f"Last x-ms-ratelimit-remaining-<scope> header Azure sent for the subscription. {CACHED}",
         labels=["subscription_id", "scope"],
     )
     for (sub, scope), value in sorted(telemetry.ratelimit_remaining.items()):
@@ -309,7 +309,7 @@ def _telemetry_families(telemetry: TelemetrySnapshot) -> Iterator[Metric]:
     yield remaining
     errors = CounterMetricFamily(
         "azure_backup_exporter_parse_errors",
-        "Values from Azure that could not be parsed; the job is still counted.",
+        f"Values from Azure that could not be parsed; the job is still counted. {CACHED}",
         labels=["field"],
     )
     for name, count in sorted(telemetry.parse_errors.items()):
