@@ -29,6 +29,9 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DRAIN_SECONDS = 5.0
 
 
+LOG_FORMATS = ("logfmt", "json")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="azure-backup-exporter",
@@ -40,8 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--web.config.file", dest="web_config_file", default=None, help="exporter-toolkit TLS/basic-auth file"
     )
-    parser.add_argument("--log.level", dest="log_level", default="info", choices=sorted(logs.LEVELS))
-    parser.add_argument("--log.format", dest="log_format", default="logfmt", choices=["logfmt", "json"])
+    # Checked in main() with the other values, so that one message lists every problem.
+    parser.add_argument("--log.level", dest="log_level", default="info", help=" | ".join(sorted(logs.LEVELS)))
+    parser.add_argument("--log.format", dest="log_format", default="logfmt", help=" | ".join(LOG_FORMATS))
     parser.add_argument(
         "--once", action="store_true", help="poll every target once, print the exposition, exit 1 if any failed"
     )
@@ -60,8 +64,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logs.configure(args.log_level, args.log_format)
     problems: list[str] = []
+    if args.log_level not in logs.LEVELS:
+        problems.append(f"--log.level: {args.log_level!r} is not one of {', '.join(sorted(logs.LEVELS))}")
+    if args.log_format not in LOG_FORMATS:
+        problems.append(f"--log.format: {args.log_format!r} is not one of {', '.join(LOG_FORMATS)}")
+    logs.configure(args.log_level if args.log_level in logs.LEVELS else "info",
+                   args.log_format if args.log_format in LOG_FORMATS else "logfmt")
     try:
         address = parse_listen_address(args.listen_address)
     except ListenAddressError as exc:

@@ -88,6 +88,17 @@ def test_config_errors_are_listed_with_key_paths_and_exit_2(tmp_path: Path) -> N
     assert "Traceback" not in done.stderr
 
 
+def test_bad_flags_and_a_bad_config_are_reported_together(tmp_path: Path) -> None:
+    done = subprocess.run([*EXPORTER, "--log.level=verbose", "--log.format=xml", "--web.listen-address=bogus",
+                           f"--config.file={tmp_path / 'missing.yaml'}"], capture_output=True, text=True,
+                          timeout=30, check=False)
+    assert done.returncode == 2
+    for flag in ("--log.level", "--log.format", "--web.listen-address", "missing.yaml"):
+        assert flag in done.stderr
+    assert "usage:" not in done.stderr  # one message of problems, not argparse stopping at the first
+    assert "Traceback" not in done.stderr
+
+
 def test_missing_config_file_exits_2(tmp_path: Path) -> None:
     done = subprocess.run([*EXPORTER, f"--config.file={tmp_path / 'nope.yaml'}"], capture_output=True,
                           text=True, timeout=30, check=False)
