@@ -142,7 +142,15 @@ def test_exporter_exposition_passes_promtool_check_metrics(stack: Stack) -> None
 def test_prometheus_scrapes_the_exporter_under_the_shipped_job_name(stack: Stack) -> None:
     (target,) = stack.api("/api/v1/targets")["activeTargets"]
     assert target["labels"]["job"] == "azure-backup"
-    assert (target["health"], target["lastError"]) == ("up", "")
+
+    def healthy() -> dict[str, Any] | None:
+        (target,) = stack.api("/api/v1/targets")["activeTargets"]
+        return target if (target["health"], target["lastError"]) == ("up", "") else None
+
+    # The last scrape's health: one scrape slowed past its timeout on a loaded machine is not the
+    # failure this looks for; a target that never scrapes fine is.
+    wait_for("the azure-backup target to be up", healthy, stack.deadline(DATA_SECONDS), alive=stack.alive,
+             detail=lambda: str(stack.api("/api/v1/targets")["activeTargets"]))
     assert {s["metric"]["vault"] for s in stack.query("azure_backup_exporter_target_up == 1")} == {
         vault for _, _, vault in stack.sim.estate.vault_refs()
     }
@@ -317,12 +325,16 @@ def test_designed_alerts_reach_the_webhook_with_their_labels(stack: Stack) -> No
 def test_no_other_alert_fires(stack: Stack) -> None:
     delivered(stack)
     # Every rule has seen the same data for as long as the designed alerts took to be delivered,
-    # so any other alert would by now be pending or firing in Prometheus, if not delivered too.
+    # and waits the same `for:`, so any other alert would by now be firing, if not delivered too.
+    # Pending ones are not counted: a single slow scrape makes AzureBackupExporterStale{cause=scrape}
+    # pending for a moment, and a condition that does not last is what `for:` is there to ignore.
     expected = designed_alerts(stack).keys()
     at_webhook = {identity(alert) for alert in stack.webhook.alerts("firing")}
-    in_prometheus = {identity(alert) for alert in stack.alerts()}
+    active = stack.alerts()
+    firing = {identity(alert) for alert in active if alert["state"] == "firing"}
+    pending = sorted(identity(alert) for alert in active if alert["state"] != "firing")
     assert at_webhook == expected
-    assert in_prometheus <= expected, f"unexpected alerts: {sorted(in_prometheus - expected)}"
+    assert firing <= expected, f"unexpected alerts firing: {sorted(firing - expected)} (pending: {pending})"
 
 
 def test_job_failed_description_quotes_the_azure_error(stack: Stack) -> None:

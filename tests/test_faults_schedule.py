@@ -7,17 +7,25 @@ import time
 from collections.abc import Callable
 from itertools import pairwise
 
+import pytest
+
 from exporter.simulator import EstateSpec, Fault, Simulator
 from tests.fault_rig import build_rig, refs, to_vault
 from tests.support import sim_config
 
 INTERVAL = 0.4
 LATENCY = 3.0
-# A poll of a quiet vault takes milliseconds; the loop wakes at least every 0.5 s (STOP_CHECK_SECONDS).
-SLACK = 0.5
+# A serial poller would leave the fast vaults unpolled for LATENCY; a concurrent one every INTERVAL.
+# Half of LATENCY tells the two apart with room for a loaded CI machine's scheduling delays.
+MAX_GAP = LATENCY / 2
 
 
-def test_slow_vault_does_not_delay_the_others(start_simulator: Callable[..., Simulator]) -> None:
+def test_slow_vault_does_not_delay_the_others(
+    start_simulator: Callable[..., Simulator], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Poller.run renices its thread to 19: on a busy machine it then gets a sliver of a core (and
+    # may hold the GIL meanwhile), so its rounds would run late for reasons this test is not about.
+    monkeypatch.setattr("exporter.poller.lower_thread_priority", lambda *_args, **_kwargs: True)
     sim = start_simulator(EstateSpec(subscriptions=1, vaults_per_subscription=3, items_per_vault=2,
                                      period_seconds=3600.0))  # on the wall clock: Poller.run is real time
     slow, *fast = refs(sim)
@@ -46,11 +54,11 @@ def test_slow_vault_does_not_delay_the_others(start_simulator: Callable[..., Sim
     assert slow_listing.time - began >= LATENCY  # it was in flight for LATENCY seconds
     assert len([r for r in to_vault(recorded, slow, "list_jobs") if r.time <= slow_listing.time]) == 1  # not twice
     for ref in fast:
-        # Polled every INTERVAL while the slow vault was in flight ...
+        # Polled again and again while the slow vault was in flight, up to its end ...
         during = [r.time for r in to_vault(recorded, ref, "list_jobs") if r.time <= slow_listing.time]
-        assert len(during) >= LATENCY / (INTERVAL + SLACK)
-        assert max(b - a for a, b in pairwise(during)) <= INTERVAL + SLACK
+        assert len(during) >= 2, during
+        assert max(b - a for a, b in pairwise([*during, slow_listing.time])) < MAX_GAP, during
         # ... and the exposition published when it finished shows them fresh, not stuck at its start.
         last_success = published[ref]
         assert last_success is not None
-        assert last_success >= slow_done - INTERVAL - SLACK
+        assert last_success > slow_done - MAX_GAP
