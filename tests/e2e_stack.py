@@ -30,15 +30,6 @@ HTTP_TIMEOUT = 5.0
 _FOR_LINE = re.compile(r"^(?P<indent>[ \t]+)for: (?P<duration>\S+)[ \t]*$", re.MULTILINE)
 # Series selectors of the project's PromQL: our metrics, the recorded `item:` series and `up`.
 _SELECTOR = re.compile(r"\b(?:azure_backup_\w+|item:[\w:]+|up)\b(?:\s*\{[^}]*\})?")
-# `python -m exporter`, except that the poller thread keeps its priority. At nice 19 it gets a
-# sliver of a core on a CI machine whose cores are busy, and can hold the GIL while descheduled:
-# the cold start then outlasts STARTUP_SECONDS and scrapes time out. Priority is not what this
-# stack tests (test_background.py does); the rest of the command line runs as it ships.
-_RUN_EXPORTER = (
-    "import runpy, exporter.poller; "
-    "exporter.poller.lower_thread_priority = lambda *args, **kwargs: True; "
-    "runpy.run_module('exporter', run_name='__main__', alter_sys=True)"
-)
 
 
 def shorten_for_durations(rules_text: str, duration: str) -> tuple[str, int]:
@@ -195,7 +186,7 @@ def start_stack(
         (work / "exporter.yml").write_text(exporter_config(sim, poll_seconds, lookback), encoding="utf-8")
         exporter = launch(
             "exporter",
-            [sys.executable, "-c", _RUN_EXPORTER, f"--config.file={work / 'exporter.yml'}",
+            [sys.executable, "-m", "exporter", f"--config.file={work / 'exporter.yml'}",
              "--web.listen-address=127.0.0.1:0"],
             cwd=ROOT,  # `exporter` is imported from this tree, not an installed copy
             env={**os.environ, **sim.identity_env(), "PYTHONPATH": str(ROOT)},
