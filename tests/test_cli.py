@@ -172,6 +172,17 @@ def test_demo_serves_every_metric_family_on_a_free_port() -> None:
         assert stop(proc) == 0
 
 
+def metrics_showing(url: str, text: str, seconds: float = 20.0) -> str:
+    """/metrics once it contains `text`, or as it was when `seconds` ran out."""
+    deadline = time.monotonic() + seconds
+    body = ""
+    while time.monotonic() < deadline and text not in body:
+        time.sleep(0.2)
+        with urllib.request.urlopen(f"{url}/metrics", timeout=5) as response:
+            body = response.read().decode()
+    return body
+
+
 def test_sighup_reloads_and_a_bad_config_keeps_the_old(sim: Simulator, tmp_path: Path) -> None:
     config = write_config(tmp_path / "c.yaml", sim, vault_tags=["team"])
     proc, url = start_server([f"--config.file={config}"], env_for(sim))
@@ -180,24 +191,13 @@ def test_sighup_reloads_and_a_bad_config_keeps_the_old(sim: Simulator, tmp_path:
         config.write_text("collection: [not, a, mapping]\n")
         proc.send_signal(signal.SIGHUP)
         # Two SIGHUPs before the main loop wakes are one reload: see this one handled first.
-        deadline = time.monotonic() + 20
-        text = ""
-        while time.monotonic() < deadline and "azure_backup_exporter_config_last_reload_successful 0.0" not in text:
-            time.sleep(0.2)
-            with urllib.request.urlopen(f"{url}/metrics", timeout=5) as response:
-                text = response.read().decode()
-        assert "azure_backup_exporter_config_last_reload_successful 0.0" in text
+        assert "azure_backup_exporter_config_last_reload_successful 0.0" in metrics_showing(
+            url, "azure_backup_exporter_config_last_reload_successful 0.0")
         with urllib.request.urlopen(f"{url}/-/healthy", timeout=5) as response:
             assert response.status == 200
         write_config(config, sim, vault_tags=["env"])
         proc.send_signal(signal.SIGHUP)
-        deadline = time.monotonic() + 20
-        text = ""
-        while time.monotonic() < deadline and "tag_env=" not in text:
-            time.sleep(0.3)
-            with urllib.request.urlopen(f"{url}/metrics", timeout=5) as response:
-                text = response.read().decode()
-        assert "tag_env=" in text
+        assert "tag_env=" in metrics_showing(url, "tag_env=")
     finally:
         assert stop(proc) == 0
     assert proc.stderr is not None
