@@ -76,7 +76,8 @@ def main() -> None:
         "counted_ids_mb": counted / 2**20,
         "item_states_mb": items / 2**20,
         "other_store_mb": rest / 2**20,
-        "exposition_mb": (len(exposition.plain) + len(exposition.gzipped)) / 2**20,
+        "exposition_mb": len(exposition.gzipped) / 2**20,  # what is held between scrapes
+        "plain_mb": exposition.plain_size / 2**20,  # made when a client asks for plain text
     }
     app.close()
     print(json.dumps(result))

@@ -12,8 +12,9 @@ from __future__ import annotations
 import gzip
 import threading
 import time
+import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
@@ -32,11 +33,32 @@ GZIP_LEVEL = 6
 
 @dataclass(frozen=True, slots=True)
 class Exposition:
-    plain: bytes
+    """One rendering, kept gzipped: Prometheus asks for gzip, and the plain text (37 MB at 10,000
+    items, 33x the gzip) is made from it only when a client asks for plain, once per rendering.
+    So a render's old and new texts are not held side by side, and the memory peak drops by one text.
+    """
+
     gzipped: bytes
+    plain_size: int
     ready: bool
     vaults: tuple[VaultView, ...]
     rendered_at: float
+    _plain: list[bytes] = field(default_factory=list, repr=False, compare=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    @classmethod
+    def from_plain(
+        cls, plain: bytes, *, ready: bool, vaults: tuple[VaultView, ...] = (), rendered_at: float = 0.0
+    ) -> Exposition:
+        return cls(gzip.compress(plain, GZIP_LEVEL, mtime=0), len(plain), ready, vaults, rendered_at)
+
+    @property
+    def plain(self) -> bytes:
+        with self._lock:  # concurrent plain scrapers: one decompression, the others wait for it
+            if not self._plain:
+                # wbits 31: the gzip format; the known size lets zlib fill one buffer, no regrowth.
+                self._plain.append(zlib.decompress(self.gzipped, 31, max(self.plain_size, 1)))
+            return self._plain[0]
 
 
 class Publisher:
@@ -81,4 +103,4 @@ class Publisher:
 
     def _render(self, *, ready: bool, vaults: tuple[VaultView, ...]) -> Exposition:
         plain = render_text(self.registry.collect())
-        return Exposition(plain, gzip.compress(plain, GZIP_LEVEL, mtime=0), ready, vaults, time.time())
+        return Exposition.from_plain(plain, ready=ready, vaults=vaults, rendered_at=time.time())

@@ -76,7 +76,7 @@ def main() -> None:
     poller = threading.Thread(target=keep_publishing, name="poller", daemon=True)
     poller.start()
     warm.wait(WARM_SECONDS)
-    print(json.dumps({"url": server.url, "plain": len(first.plain), "gzip": len(first.gzipped)}), flush=True)
+    print(json.dumps({"url": server.url, "plain": first.plain_size, "gzip": len(first.gzipped)}), flush=True)
     sys.stdin.read()  # until the test closes our stdin
     stop.set()  # a render in progress is not waited for: the process ends with its daemon threads
     print(json.dumps({"published": published[0], "at": time.time()}), flush=True)

@@ -133,7 +133,7 @@ def test_shutdown_lets_a_slow_scrape_in_flight_finish() -> None:
     # Bigger than the kernel's socket buffers (4 MB at most here), so the response stays in flight
     # until the client reads it: the CLI's shutdown drains such responses before it exits.
     body = b"azure_backup_jobs_total 1.0\n" * 300_000
-    exposition = Exposition(body, body, True, (), 0.0)
+    exposition = Exposition.from_plain(body, ready=True)
     server = ExporterHTTPServer(("127.0.0.1", 0), lambda: exposition)
     server.serve_in_thread()
     client = socket.socket()
