@@ -6,7 +6,7 @@ from typing import Any
 
 from exporter.config import Config, parse_config
 from exporter.model import Job
-from exporter.simulator import Simulator
+from exporter.simulator import EstateSpec, Simulator
 
 T0 = 1_795_000_000.0  # 2026-11-18, a fixed "now" for simulated estates driven by a manual clock
 
@@ -51,3 +51,10 @@ def job(job_id: str, status: str = "Completed", start: float = T0 - 3600, **kw: 
     }
     fields.update(kw)
     return Job(**fields)  # type: ignore[arg-type]
+
+
+def hourly_estate(subscriptions: int = 1, vaults: int = 3, *, page_size: int = 50) -> EstateSpec:
+    """Three VMs a vault, each backed up every hour for 5 to 40 minutes: a small estate in which
+    any half hour brings new and finished jobs (the poller's and the fault suite's tests)."""
+    return EstateSpec(subscriptions=subscriptions, vaults_per_subscription=vaults, items_per_vault=3,
+                      period_seconds=3600.0, duration_range=(300, 2400), page_size=page_size)

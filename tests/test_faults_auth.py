@@ -8,9 +8,9 @@ from collections.abc import Callable
 
 import pytest
 
-from exporter.simulator import EstateSpec, Fault, Simulator
+from exporter.simulator import Fault, Simulator
 from tests.fault_rig import Rig, refs, to_vault, truth
-from tests.support import ManualClock
+from tests.support import ManualClock, hourly_estate
 
 HOUR = 3600.0
 DAY = 86400.0
@@ -18,8 +18,7 @@ DAY = 86400.0
 
 @pytest.fixture
 def sim(start_simulator: Callable[..., Simulator], clock: ManualClock) -> Simulator:
-    spec = EstateSpec(subscriptions=1, vaults_per_subscription=3, items_per_vault=3, period_seconds=HOUR,
-                      duration_range=(300, 2400))
+    spec = hourly_estate(1, 3)
     return start_simulator(spec, clock=clock)
 
 

@@ -10,10 +10,10 @@ from collections.abc import Callable
 import pytest
 
 from exporter.model import VaultRef
-from exporter.simulator import EstateSpec, Fault, Simulator
+from exporter.simulator import Fault, Simulator
 from exporter.simulator.faults import HIT_PLACEHOLDER
 from tests.fault_rig import Rig, build_rig, refs, to_vault, truth
-from tests.support import ManualClock, sim_config
+from tests.support import ManualClock, hourly_estate, sim_config
 
 HOUR = 3600.0
 DAY = 86400.0
@@ -22,8 +22,7 @@ MAX_PAGES = 25
 
 @pytest.fixture
 def sim(start_simulator: Callable[..., Simulator], clock: ManualClock) -> Simulator:
-    spec = EstateSpec(subscriptions=1, vaults_per_subscription=3, items_per_vault=3, period_seconds=HOUR,
-                      duration_range=(300, 2400), page_size=5)
+    spec = hourly_estate(1, 3, page_size=5)
     return start_simulator(spec, clock=clock)
 
 

@@ -13,9 +13,9 @@ from itertools import pairwise
 
 import pytest
 
-from exporter.simulator import EstateSpec, Fault, Simulator
+from exporter.simulator import Fault, Simulator
 from tests.fault_rig import FAST_RETRY, Rig, build_rig, refs, to_subscription, to_vault, truth, vault_labels
-from tests.support import ManualClock, sim_config
+from tests.support import ManualClock, hourly_estate, sim_config
 
 HOUR = 3600.0
 DAY = 86400.0
@@ -31,8 +31,7 @@ EPSILON = 0.05
 def sim(start_simulator: Callable[..., Simulator], clock: ManualClock) -> Simulator:
     # Two subscriptions of two vaults: a throttled vault, its neighbour in the same subscription,
     # and a subscription that Azure does not throttle at all.
-    spec = EstateSpec(subscriptions=2, vaults_per_subscription=2, items_per_vault=3, period_seconds=HOUR,
-                      duration_range=(300, 2400), page_size=200)
+    spec = hourly_estate(2, 2, page_size=200)
     return start_simulator(spec, clock=clock)
 
 
@@ -88,8 +87,7 @@ def test_429_beyond_the_retry_after_cap_fails_fast_and_sends_nothing_until_then(
     start_simulator: Callable[..., Simulator], clock: ManualClock
 ) -> None:
     retry_after, cap = 3.0, 0.5  # a poll that sat it out would take 3 s; one that did not, milliseconds
-    sim = start_simulator(EstateSpec(subscriptions=2, vaults_per_subscription=1, items_per_vault=3,
-                                     period_seconds=HOUR, duration_range=(300, 2400)), clock=clock)
+    sim = start_simulator(hourly_estate(2, 1), clock=clock)
     rig = build_rig(sim, sim_config(sim, lookback="1d"), clock, retry_after_cap=cap)
     throttled, other = refs(sim)
     start = clock.now
@@ -121,8 +119,7 @@ def test_5xx_burst_is_retried_with_backoff_and_the_poll_succeeds(
     start_simulator: Callable[..., Simulator], clock: ManualClock
 ) -> None:
     backoff_base, retry_after = 0.2, 0.5
-    sim = start_simulator(EstateSpec(subscriptions=1, vaults_per_subscription=2, items_per_vault=3,
-                                     period_seconds=HOUR, duration_range=(300, 2400)), clock=clock)
+    sim = start_simulator(hourly_estate(1, 2), clock=clock)
     rig = build_rig(sim, sim_config(sim, lookback="1d"), clock, backoff_base=backoff_base, max_attempts=4)
     bursty = refs(sim)[0]
     start = clock.now

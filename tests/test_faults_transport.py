@@ -18,7 +18,7 @@ from exporter.config import parse_config
 from exporter.simulator import EstateSpec, Fault, Simulator
 from exporter.store import MAX_DETAIL_ATTEMPTS
 from tests.fault_rig import FAST_RETRY, Rig, build_rig, closed_port, refs, to_vault, truth
-from tests.support import ManualClock, sim_config
+from tests.support import ManualClock, hourly_estate, sim_config
 
 HOUR = 3600.0
 DAY = 86400.0
@@ -29,8 +29,7 @@ TIMEOUT = 1.0
 
 @pytest.fixture
 def sim(start_simulator: Callable[..., Simulator], clock: ManualClock) -> Simulator:
-    spec = EstateSpec(subscriptions=1, vaults_per_subscription=2, items_per_vault=3, period_seconds=HOUR,
-                      duration_range=(300, 2400), page_size=200)
+    spec = hourly_estate(1, 2, page_size=200)
     return start_simulator(spec, clock=clock)
 
 

@@ -17,7 +17,7 @@ from exporter.config import Config
 from exporter.model import FINISHED_STATUSES, VaultRef
 from exporter.poller import CATCH_UP_DETAILS_LIMIT, STRAGGLER_AFTER_SECONDS
 from exporter.simulator import EstateSpec, Fault, Simulator
-from tests.support import ManualClock, sim_config
+from tests.support import ManualClock, hourly_estate, sim_config
 
 HOUR = 3600.0
 
@@ -50,8 +50,7 @@ def by_api(sim: Simulator) -> Counter[str]:
 
 @pytest.fixture
 def sim(start_simulator: Callable[..., Simulator], clock: ManualClock) -> Simulator:
-    spec = EstateSpec(subscriptions=1, vaults_per_subscription=2, items_per_vault=3, period_seconds=HOUR,
-                      duration_range=(300, 2400), page_size=200)
+    spec = hourly_estate(1, 2, page_size=200)
     return start_simulator(spec, clock=clock)
 
 
