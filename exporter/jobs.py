@@ -130,11 +130,7 @@ def parse_job(raw: Mapping[str, Any], errors: Counter[str]) -> Job | None:
     if type(status) is not str or not status:
         status = _label(status, "status", errors, required=True)
 
-    start = read_value(get("startTime"), parse_time, "startTime", errors)
-    end = read_value(get("endTime"), parse_time, "endTime", errors)
-    duration = read_value(get("duration"), parse_duration, "duration", errors)
-    if duration is None and start is not None and end is not None and end >= start:
-        duration = end - start
+    start, end, duration = read_times(props, errors)
 
     error_code = error_title = None
     details = get("errorDetails")
@@ -170,6 +166,17 @@ def parse_job(raw: Mapping[str, Any], errors: Counter[str]) -> Job | None:
         tasks,
         "extendedInfo" in props,
     )
+
+
+def read_times(props: Mapping[str, Any], errors: Counter[str]) -> tuple[float | None, float | None, float | None]:
+    """startTime, endTime and duration of a job of either vault kind; a missing duration is the
+    time between start and end when both are known."""
+    start = read_value(props.get("startTime"), parse_time, "startTime", errors)
+    end = read_value(props.get("endTime"), parse_time, "endTime", errors)
+    duration = read_value(props.get("duration"), parse_duration, "duration", errors)
+    if duration is None and start is not None and end is not None and end >= start:
+        duration = end - start
+    return start, end, duration
 
 
 def read_value(

@@ -40,9 +40,9 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any, Final
 
-from exporter.jobs import MAX_LABEL_CHARS, UNKNOWN, first_error_entry, is_object, read_tasks, read_value
+from exporter.jobs import MAX_LABEL_CHARS, UNKNOWN, first_error_entry, is_object, read_tasks, read_times, read_value
 from exporter.model import Job, TaskState
-from exporter.values import parse_duration, parse_size, parse_time
+from exporter.values import parse_size, parse_time
 
 __all__ = ["MANAGEMENT_TYPES", "STATUSES", "management_type", "normalise_status", "parse_dpp_job", "start_time"]
 
@@ -139,11 +139,7 @@ def parse_dpp_job(raw: Mapping[str, Any], errors: Counter[str]) -> Job | None:
     item = _text(get("backupInstanceFriendlyName"), "backupInstanceFriendlyName", errors)
     source_type = _text(get("dataSourceType"), "dataSourceType", errors)
     status = _text(get("status"), "status", errors)
-    start = read_value(get("startTime"), parse_time, "startTime", errors)
-    end = read_value(get("endTime"), parse_time, "endTime", errors)
-    duration = read_value(get("duration"), parse_duration, "duration", errors)
-    if duration is None and start is not None and end is not None and end >= start:
-        duration = end - start
+    start, end, duration = read_times(props, errors)
     error_code, error_title = _first_error(get("errorDetails"), errors)
 
     size = None
