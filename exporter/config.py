@@ -380,15 +380,16 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def load_config(path: str | Path, *, environ: Mapping[str, str] | None = None) -> Config:
-    """Reads and validates a YAML config file; every failure is a ConfigError naming the file."""
-    path = Path(path)
+def read_yaml(path: Path, name: str | None = None) -> Any:
+    """The YAML document in `path` (duplicate keys refused); every failure is a ConfigError. `name`
+    is how the file is named when it cannot be read at all (default: its path)."""
+    name = str(path) if name is None else name
     try:
-        data = yaml.load(path.read_bytes(), Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(path.read_bytes(), Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except FileNotFoundError:
-        raise ConfigError([f"{path}: no such file"]) from None
+        raise ConfigError([f"{name}: no such file"]) from None
     except OSError as err:
-        raise ConfigError([f"{path}: cannot read: {err.strerror or err}"]) from None
+        raise ConfigError([f"{name}: cannot read: {err.strerror or err}"]) from None
     except yaml.MarkedYAMLError as err:
         # yaml's problem text only, never its snippet of the file: that line may hold a secret.
         mark = err.problem_mark
@@ -397,4 +398,9 @@ def load_config(path: str | Path, *, environ: Mapping[str, str] | None = None) -
         raise ConfigError([f"{where}: invalid YAML: {err.problem}{context}"]) from None
     except (yaml.YAMLError, ValueError, RecursionError) as err:  # bad encoding, an int too long to convert
         raise ConfigError([f"{path}: invalid YAML: {err.__class__.__name__}"]) from None
-    return parse_config(data, environ=environ, base_dir=path.parent)
+
+
+def load_config(path: str | Path, *, environ: Mapping[str, str] | None = None) -> Config:
+    """Reads and validates a YAML config file; every failure is a ConfigError naming the file."""
+    path = Path(path)
+    return parse_config(read_yaml(path), environ=environ, base_dir=path.parent)

@@ -34,11 +34,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from exporter import config_values as cv
-from exporter.config import ConfigError
-from exporter.config import _UniqueKeyLoader as UniqueKeyLoader  # one YAML reader for both files
+from exporter.config import (
+    ConfigError,
+    read_yaml,  # one YAML reader for both files
+)
 from exporter.webauth import BasicAuthenticator
 
 TLS_VERSIONS: Mapping[str, ssl.TLSVersion] = {"TLS12": ssl.TLSVersion.TLSv1_2, "TLS13": ssl.TLSVersion.TLSv1_3}
@@ -288,17 +288,5 @@ def load_web_security(path: str | Path) -> WebSecurity:
 def read_web_config(path: str | Path) -> WebConfig:
     """Reads and validates a web config file, loading its TLS files to check that they fit."""
     path = Path(path)
-    try:
-        data = yaml.load(path.read_bytes(), Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
-    except FileNotFoundError:
-        raise ConfigError([f"--web.config.file: {path}: no such file"]) from None
-    except OSError as err:
-        raise ConfigError([f"--web.config.file: {path}: cannot read: {err.strerror or err}"]) from None
-    except yaml.MarkedYAMLError as err:
-        # The problem only, never yaml's snippet of the file: that line may hold a password hash.
-        mark = err.problem_mark
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        raise ConfigError([f"{where}: invalid YAML: {err.problem}"]) from None
-    except (yaml.YAMLError, ValueError, RecursionError) as err:
-        raise ConfigError([f"{path}: invalid YAML: {err.__class__.__name__}"]) from None
+    data = read_yaml(path, f"--web.config.file: {path}")
     return parse_web_config(data, base_dir=path.parent)
