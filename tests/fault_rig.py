@@ -24,6 +24,7 @@ from exporter.rendering import Publisher
 from exporter.simulator import RecordedRequest, Simulator
 from exporter.sources import RecoveryServicesSource
 from exporter.store import Store
+from tests.support import ManualClock
 
 # Fast but real: the same code paths as production, with backoffs a test can sit out.
 FAST_RETRY: dict[str, Any] = {"max_attempts": 3, "backoff_base": 0.05, "backoff_cap": 0.5, "retry_after_cap": 5.0}
@@ -137,3 +138,24 @@ def closed_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
     return port
+
+
+def list_path(vault: str) -> str:
+    """A fault path that hits the vault's job list (query follows) but not its job details."""
+    return rf"/vaults/{vault}/backupJobs\?"
+
+
+def assert_counts_match_the_estate(rig: Rig, sim: Simulator, clock: Callable[[], float], start: float) -> None:
+    """Every vault up, and the counters equal the estate's finished jobs since a day before `start`."""
+    assert all(rig.target_up(ref) == 1 for ref in refs(sim))
+    expected = truth(sim, start - 86400.0, clock())
+    assert rig.counted() == expected  # nothing lost while a vault was down, nothing counted twice
+    assert rig.counted_ids() == sum(expected.values())
+
+
+def assert_recovers(rig: Rig, sim: Simulator, clock: ManualClock, start: float) -> None:
+    """Faults cleared, 15 minutes on: one poll brings every vault back with the estate's counts."""
+    sim.clear_faults()
+    clock.advance(900)
+    assert rig.poller.poll_once()
+    assert_counts_match_the_estate(rig, sim, clock, start)

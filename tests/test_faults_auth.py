@@ -9,24 +9,14 @@ from collections.abc import Callable
 import pytest
 
 from exporter.simulator import Fault, Simulator
-from tests.fault_rig import Rig, refs, to_vault, truth
+from tests.fault_rig import Rig, assert_counts_match_the_estate, refs, to_vault
 from tests.support import ManualClock, hourly_estate
-
-HOUR = 3600.0
-DAY = 86400.0
 
 
 @pytest.fixture
 def sim(start_simulator: Callable[..., Simulator], clock: ManualClock) -> Simulator:
     spec = hourly_estate(1, 3)
     return start_simulator(spec, clock=clock)
-
-
-def assert_counts_match_the_estate(rig: Rig, sim: Simulator, clock: ManualClock, start: float) -> None:
-    assert all(rig.target_up(ref) == 1 for ref in refs(sim))
-    expected = truth(sim, start - DAY, clock.now)
-    assert rig.counted() == expected
-    assert rig.counted_ids() == sum(expected.values())
 
 
 def test_revoked_token_is_refreshed_once_for_every_vault(rig: Rig, sim: Simulator, clock: ManualClock) -> None:

@@ -12,7 +12,7 @@ import pytest
 from exporter.model import VaultRef
 from exporter.simulator import Fault, Simulator
 from exporter.simulator.faults import HIT_PLACEHOLDER
-from tests.fault_rig import Rig, build_rig, refs, to_vault, truth
+from tests.fault_rig import Rig, assert_recovers, build_rig, refs, to_vault
 from tests.support import ManualClock, hourly_estate, sim_config
 
 HOUR = 3600.0
@@ -48,16 +48,6 @@ def poll_with_broken_pager(rig: Rig, sim: Simulator, broken: VaultRef, body: str
     assert set(rig.store.vault(broken).counted) == counted_before  # the pages read were not folded in
     assert rig.target_up(broken) == 0
     assert all(rig.target_up(ref) == 1 for ref in refs(sim) if ref != broken)
-
-
-def assert_recovers(rig: Rig, sim: Simulator, clock: ManualClock, start: float) -> None:
-    sim.clear_faults()
-    clock.advance(900)
-    assert rig.poller.poll_once()
-    assert all(rig.target_up(ref) == 1 for ref in refs(sim))
-    expected = truth(sim, start - DAY, clock.now)
-    assert rig.counted() == expected
-    assert rig.counted_ids() == sum(expected.values())
 
 
 def test_next_link_loop_stops_at_the_repeat(sim: Simulator, clock: ManualClock) -> None:

@@ -14,11 +14,19 @@ from itertools import pairwise
 import pytest
 
 from exporter.simulator import Fault, Simulator
-from tests.fault_rig import FAST_RETRY, Rig, build_rig, refs, to_subscription, to_vault, truth, vault_labels
+from tests.fault_rig import (
+    FAST_RETRY,
+    Rig,
+    assert_recovers,
+    build_rig,
+    list_path,
+    refs,
+    to_subscription,
+    to_vault,
+    vault_labels,
+)
 from tests.support import ManualClock, hourly_estate, sim_config
 
-HOUR = 3600.0
-DAY = 86400.0
 ATTEMPTS: int = FAST_RETRY["max_attempts"]
 # A request already on the wire when the 429 arrived may land just after it (later on a loaded
 # CI machine); nothing else may.
@@ -33,21 +41,6 @@ def sim(start_simulator: Callable[..., Simulator], clock: ManualClock) -> Simula
     # and a subscription that Azure does not throttle at all.
     spec = hourly_estate(2, 2, page_size=200)
     return start_simulator(spec, clock=clock)
-
-
-def list_path(vault: str) -> str:
-    """A fault path that hits the vault's job list (query follows) but not its job details."""
-    return rf"/vaults/{vault}/backupJobs\?"
-
-
-def assert_recovers(rig: Rig, sim: Simulator, clock: ManualClock, start: float) -> None:
-    sim.clear_faults()
-    clock.advance(900)
-    assert rig.poller.poll_once()
-    assert all(rig.target_up(ref) == 1 for ref in refs(sim))
-    expected = truth(sim, start - DAY, clock.now)
-    assert rig.counted() == expected  # nothing lost while the vault was down, nothing counted twice
-    assert rig.counted_ids() == sum(expected.values())
 
 
 def test_429_storm_holds_the_subscription_for_retry_after_then_recovers(

@@ -17,7 +17,7 @@ import pytest
 from exporter.config import parse_config
 from exporter.simulator import EstateSpec, Fault, Simulator
 from exporter.store import MAX_DETAIL_ATTEMPTS
-from tests.fault_rig import FAST_RETRY, Rig, build_rig, closed_port, refs, to_vault, truth
+from tests.fault_rig import FAST_RETRY, Rig, assert_recovers, build_rig, closed_port, list_path, refs, to_vault, truth
 from tests.support import ManualClock, hourly_estate, sim_config
 
 HOUR = 3600.0
@@ -40,10 +40,6 @@ def impatient_rig(sim: Simulator, clock: ManualClock) -> Iterator[Rig]:
     rig.close()
 
 
-def list_path(vault: str) -> str:
-    return rf"/vaults/{vault}/backupJobs\?"
-
-
 def warm(rig: Rig, clock: ManualClock) -> float:
     """A cold start and a warm poll, then 15 minutes on: returns the cold start's time."""
     start = clock.now
@@ -53,16 +49,6 @@ def warm(rig: Rig, clock: ManualClock) -> float:
     clock.advance(900)
     rig.sim.reset_requests()
     return start
-
-
-def assert_recovers(rig: Rig, sim: Simulator, clock: ManualClock, start: float) -> None:
-    sim.clear_faults()
-    clock.advance(900)
-    assert rig.poller.poll_once()
-    assert all(rig.target_up(ref) == 1 for ref in refs(sim))
-    expected = truth(sim, start - DAY, clock.now)
-    assert rig.counted() == expected
-    assert rig.counted_ids() == sum(expected.values())
 
 
 def test_one_timeout_is_retried_within_the_poll(impatient_rig: Rig, sim: Simulator, clock: ManualClock) -> None:
