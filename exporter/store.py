@@ -116,9 +116,6 @@ class Store:
         self._items: dict[ItemKey, ItemState] = {}
         self._histograms: dict[SeriesKey, list[float]] = {}  # bucket counts..., sum, count
         self._vaults: dict[VaultRef, VaultState] = {}
-        # A discovery that listed everything and left no vault to poll (a shard with no share, an
-        # estate with no vault yet) is a finished start: ready, not "waiting for the first poll".
-        self._nothing_to_poll = False
         # Ready means the start is over (SPEC §8: the first poll finished): a vault that discovery
         # or a reload adds later must not take a serving replica out of its load balancer.
         self._started = False
@@ -135,7 +132,6 @@ class Store:
         `complete`: every listing behind `infos` answered (no vault may be missing from it)."""
         wanted = {info.ref: info for info in infos}
         self.revision += 1
-        self._nothing_to_poll = complete and not wanted
         self.discovery_ok = complete
         for ref in list(self._vaults):
             if ref not in wanted:
@@ -278,7 +274,9 @@ class Store:
             if self._vaults:
                 self._started = all(v.polled for v in self._vaults.values())
             else:
-                self._started = self._nothing_to_poll
+                # A discovery that listed everything and left no vault to poll (a shard with no
+                # share, an estate with no vault yet) is a finished start too.
+                self._started = self.discovery_ok is True
         return self._started
 
     def snapshot(self) -> Snapshot:
