@@ -311,12 +311,10 @@ class Poller:
                 known = set(backfill)
                 backfill = backfill + [i for i in _latest_finished_ids(fresh) if i not in known]
             else:
+                for job in fresh:
+                    pending.setdefault(job.job_id, (job, 0))
                 fresh_ids = {job.job_id for job in fresh}
-                for job in listed:
-                    if job.job_id in fresh_ids:
-                        pending.setdefault(job.job_id, (job, 0))
-                    else:
-                        result.jobs.append(job)
+                result.jobs = [job for job in listed if job.job_id not in fresh_ids]
             result.jobs.extend(self._details(ref, pending, result.parse_errors))
             result.pending = pending
             result.jobs.extend(self._backfill(ref, backfill[:BACKFILL_PER_POLL], result.parse_errors))
