@@ -58,7 +58,7 @@ class StateFile:
 
     def lock(self) -> None:
         """Own the file for this process; StateFileBusy if another holds it. OSError if the lock
-        file cannot be created (the directory is missing or read-only): no state then either."""
+        file cannot be created (a read-only directory): the CLI then goes on without the lock."""
         if self._lock_fd is not None:
             return
         fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
