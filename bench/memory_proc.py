@@ -38,9 +38,9 @@ def deep_size(root: object, seen: set[int] | None = None) -> int:
 
 def main() -> None:
     url, lookback_days = sys.argv[1], sys.argv[2]
-    from exporter.app import App  # noqa: PLC0415 - RSS is read before and after the imports
     from exporter.azure.telemetry import ApiTelemetry  # noqa: PLC0415
-    from exporter.config import parse_config  # noqa: PLC0415
+    from exporter.config.schema import parse_config  # noqa: PLC0415
+    from exporter.service import App  # noqa: PLC0415 - RSS is read before and after the imports
 
     after_imports = rss_mb()
     config = parse_config({

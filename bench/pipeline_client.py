@@ -74,8 +74,8 @@ def exporter(target: Target) -> Callable[[], int]:
     from exporter.azure.credential import TokenSource  # noqa: PLC0415
     from exporter.azure.telemetry import ApiTelemetry  # noqa: PLC0415
     from exporter.model import VaultInfo, VaultRef  # noqa: PLC0415
-    from exporter.sources import RecoveryServicesSource  # noqa: PLC0415
-    from exporter.store import Store  # noqa: PLC0415
+    from exporter.polling.sources import RecoveryServicesSource  # noqa: PLC0415
+    from exporter.store.job_store import Store  # noqa: PLC0415
 
     telemetry = ApiTelemetry()
     tokens = TokenSource(ManagedIdentityCredential(), SCOPE, telemetry)

@@ -13,11 +13,11 @@ from collections import Counter
 from dataclasses import dataclass
 
 from bench.common import T0, Table, verdict
-from exporter.app import App
 from exporter.azure.pacing import Pacer
 from exporter.azure.telemetry import ApiTelemetry
-from exporter.config import parse_config
-from exporter.jobs import parse_job
+from exporter.config.schema import parse_config
+from exporter.parsing.jobs import parse_job
+from exporter.service import App
 from exporter.simulator import EstateSpec, Simulator
 
 INTERVAL = 300.0

@@ -20,12 +20,12 @@ from typing import Any
 from prometheus_client import generate_latest
 
 from bench.common import SimProcess, Table, run_child, verdict
-from exporter.app import App
 from exporter.azure.telemetry import ApiTelemetry
-from exporter.config import parse_config
-from exporter.exposition import render_text
-from exporter.rendering import CONTENT_TYPE, GZIP_LEVEL, Exposition
-from exporter.server import ExporterHTTPServer
+from exporter.config.schema import parse_config
+from exporter.exposition.publisher import CONTENT_TYPE, GZIP_LEVEL, Exposition
+from exporter.exposition.text import render_text
+from exporter.service import App
+from exporter.web.server import ExporterHTTPServer
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,7 @@ def _render_table(app: App) -> Table:
     gzip_wall, _, _ = _timed(lambda: gzip.compress(exposition.plain, GZIP_LEVEL, mtime=0))
     mb = 1024 * 1024
     sizes = (f"{len(exposition.plain) / mb:.1f}", f"{len(exposition.gzipped) / mb:.2f}", f"{samples:,}")
-    table.add("exporter.exposition.render_text + gzip", f"{ours_wall:.2f}", f"{ours_cpu:.2f}", *sizes)
+    table.add("exporter.exposition.text.render_text + gzip", f"{ours_wall:.2f}", f"{ours_cpu:.2f}", *sizes)
     table.add("prometheus_client generate_latest + gzip", f"{lib_wall:.2f}", f"{lib_cpu:.2f}", *sizes)
     table.notes.append(
         f"Both include gzip level {GZIP_LEVEL} ({gzip_wall:.2f} s alone) and collect(). Same bytes: {same}. "
@@ -218,6 +218,6 @@ def _scrape_table(items: int, cold: float, results: dict[str, dict[str, Any]], s
     table.notes.append(
         f"Cold poll of the simulated estate before the runs: {cold:.1f} s. Exporter and floor runs alternate, "
         f"best of the rounds. During the slow-Azure runs the poller (at the lowest CPU priority, "
-        f"exporter/background.py) completed {renders} re-rendering(s) of the exposition."
+        f"exporter/polling/background.py) completed {renders} re-rendering(s) of the exposition."
     )
     return table

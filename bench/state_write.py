@@ -16,8 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from exporter.model import Job, VaultInfo, VaultRef
-from exporter.state_file import StateFile
-from exporter.store import Store
+from exporter.store.job_store import Store
+from exporter.store.state_file import StateFile
 
 NOW = 1_795_000_000.0
 VAULTS, ITEMS_PER_VAULT, JOBS_PER_ITEM = 100, 100, 10

@@ -13,14 +13,15 @@ from pathlib import Path
 from types import FrameType
 
 from exporter import __version__, logs
-from exporter.app import App
 from exporter.azure.telemetry import ApiTelemetry
-from exporter.config import Config, ConfigError, load_config
-from exporter.lifecycle import Lifecycle, LifecycleCollector
-from exporter.server import ExporterHTTPServer, ListenAddressError, parse_listen_address
-from exporter.sharding import apply_flags
-from exporter.state_file import StateFile, StateFileBusy
-from exporter.webconfig import WebSecurity, load_web_security
+from exporter.config.schema import Config, ConfigError, load_config
+from exporter.exposition.lifecycle_families import LifecycleCollector
+from exporter.polling.sharding import apply_flags
+from exporter.service import App
+from exporter.store.lifecycle import Lifecycle
+from exporter.store.state_file import StateFile, StateFileBusy
+from exporter.web.auth import WebSecurity, load_web_security
+from exporter.web.server import ExporterHTTPServer, ListenAddressError, parse_listen_address
 
 log = logging.getLogger(__name__)
 

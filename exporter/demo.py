@@ -11,7 +11,7 @@ import logging
 import os
 import time
 
-from exporter.config import Config, parse_config
+from exporter.config.schema import Config, parse_config
 from exporter.simulator import EstateSpec, Simulator
 
 log = logging.getLogger(__name__)

@@ -17,13 +17,13 @@ from exporter.azure.arm import ArmClient
 from exporter.azure.backup import RecoveryServicesApi
 from exporter.azure.credential import TokenSource, build_credential
 from exporter.azure.telemetry import ApiTelemetry
-from exporter.config import Config
+from exporter.config.schema import Config
+from exporter.exposition.publisher import Publisher
 from exporter.model import FINISHED_STATUSES, VaultRef
-from exporter.poller import Poller
-from exporter.rendering import Publisher
+from exporter.polling.job_poller import Poller
+from exporter.polling.sources import RecoveryServicesSource
 from exporter.simulator import RecordedRequest, Simulator
-from exporter.sources import RecoveryServicesSource
-from exporter.store import Store
+from exporter.store.job_store import Store
 from tests.support import ManualClock
 
 # Fast but real: the same code paths as production, with backoffs a test can sit out.

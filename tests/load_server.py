@@ -19,10 +19,10 @@ import threading
 import time
 
 from exporter.azure.telemetry import ApiTelemetry
+from exporter.exposition.publisher import Publisher
 from exporter.model import Job, VaultInfo, VaultRef
-from exporter.rendering import Publisher
-from exporter.server import ExporterHTTPServer
-from exporter.store import Store
+from exporter.store.job_store import Store
+from exporter.web.server import ExporterHTTPServer
 
 T0 = 1_795_000_000.0
 VAULTS = 10

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from exporter.config import Config, parse_config
+from exporter.config.schema import Config, parse_config
 from exporter.model import Job
 from exporter.simulator import EstateSpec, Simulator
 

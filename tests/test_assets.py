@@ -86,7 +86,7 @@ CONTRACT_METRICS = {
     "azure_backup_exporter_api_ratelimit_remaining",
     "azure_backup_exporter_parse_errors_total",
     "azure_backup_exporter_build_info",
-    # issue 7: the protected-item inventory (exporter/inventory_metrics.py)
+    # issue 7: the protected-item inventory (exporter/exposition/inventory_families.py)
     "azure_backup_protected_item_info",
     "azure_backup_protected_item_last_backup_timestamp_seconds",
     "azure_backup_protected_item_last_recovery_point_timestamp_seconds",
@@ -95,7 +95,7 @@ CONTRACT_METRICS = {
     "azure_backup_protected_items",
     "azure_backup_exporter_inventory_up",
     "azure_backup_exporter_inventory_last_success_timestamp_seconds",
-    # issue 5: reloads and the state file (exporter/lifecycle.py)
+    # issue 5: reloads and the state file (exporter/exposition/lifecycle_families.py)
     "azure_backup_exporter_discovery_up",
     "azure_backup_exporter_config_last_reload_successful",
     "azure_backup_exporter_state_writes_total",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import threading
 
-from exporter.background import BACKGROUND_NICE, lower_thread_priority
-from exporter.poller import PUBLISH_EVERY_SECONDS, publish_gap_after
+from exporter.polling.background import BACKGROUND_NICE, lower_thread_priority
+from exporter.polling.job_poller import PUBLISH_EVERY_SECONDS, publish_gap_after
 
 
 def test_only_the_calling_thread_and_threads_it_starts_are_lowered() -> None:

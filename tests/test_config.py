@@ -16,7 +16,7 @@ from azure.identity import AzureAuthorityHosts
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exporter.config import (
+from exporter.config.schema import (
     CLOUDS,
     SCHEMA,
     AzureConfig,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from exporter.config import CollectionConfig, ConfigError, Target, parse_config
+from exporter.config.schema import CollectionConfig, ConfigError, Target, parse_config
 from exporter.model import BACKUP_VAULT, RECOVERY_SERVICES
 
 SUB = "00000000-0000-0000-0000-000000000000"

@@ -14,16 +14,16 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.app import App
 from exporter.azure import dataprotection
 from exporter.azure.dataprotection import DataProtectionApi
 from exporter.azure.telemetry import ApiTelemetry
-from exporter.config import Config
-from exporter.jobs_dpp import normalise_status
+from exporter.config.schema import Config
 from exporter.model import BACKUP_VAULT, FINISHED_STATUSES, RECOVERY_SERVICES, VaultInfo, VaultRef
-from exporter.poller import _one_per_label_set
+from exporter.parsing.dpp_jobs import normalise_status
+from exporter.polling.job_poller import _one_per_label_set
+from exporter.polling.sources import DataProtectionSource
+from exporter.service import App
 from exporter.simulator import EstateSpec, Simulator
-from exporter.sources import DataProtectionSource
 from tests.support import ManualClock, sim_config
 
 HOUR = 3600.0

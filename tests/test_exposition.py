@@ -20,9 +20,9 @@ from prometheus_client.core import (
 )
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.exposition import render_text
-from exporter.metrics import BackupCollector, Published
-from exporter.rendering import Publisher
+from exporter.exposition.job_families import BackupCollector, Published
+from exporter.exposition.publisher import Publisher
+from exporter.exposition.text import render_text
 from tests.test_metrics import GOLDEN, registry_for, small_estate
 
 

@@ -25,7 +25,7 @@ def test_slow_vault_does_not_delay_the_others(
 ) -> None:
     # Poller.run renices its thread to 19: on a busy machine it then gets a sliver of a core (and
     # may hold the GIL meanwhile), so its rounds would run late for reasons this test is not about.
-    monkeypatch.setattr("exporter.poller.lower_thread_priority", lambda *_args, **_kwargs: True)
+    monkeypatch.setattr("exporter.polling.job_poller.lower_thread_priority", lambda *_args, **_kwargs: True)
     sim = start_simulator(EstateSpec(subscriptions=1, vaults_per_subscription=3, items_per_vault=2,
                                      period_seconds=3600.0))  # on the wall clock: Poller.run is real time
     slow, *fast = refs(sim)

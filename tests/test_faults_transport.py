@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from exporter.config import parse_config
+from exporter.config.schema import parse_config
 from exporter.simulator import EstateSpec, Fault, Simulator
-from exporter.store import MAX_DETAIL_ATTEMPTS
+from exporter.store.job_store import MAX_DETAIL_ATTEMPTS
 from tests.fault_rig import FAST_RETRY, Rig, assert_recovers, build_rig, closed_port, list_path, refs, to_vault, truth
 from tests.support import ManualClock, hourly_estate, sim_config
 
@@ -146,7 +146,7 @@ def test_unreachable_arm_is_down_and_recovers_without_restart(
 ) -> None:
     # Poller.run renices its thread to 19: on a busy machine it then gets a sliver of a core (and
     # may hold the GIL meanwhile), so its rounds would run late for reasons this test is not about.
-    monkeypatch.setattr("exporter.poller.lower_thread_priority", lambda *_args, **_kwargs: True)
+    monkeypatch.setattr("exporter.polling.job_poller.lower_thread_priority", lambda *_args, **_kwargs: True)
     spec = EstateSpec(subscriptions=1, vaults_per_subscription=2, items_per_vault=2, period_seconds=HOUR)
     identity = start_simulator(spec, clock=clock)  # the token endpoint; ARM is elsewhere
     port = closed_port()

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from exporter.azure.arm import ArmError
-from exporter.graph_source import BATCH_SLACK, MAX_BATCH_AGE, ResourceGraphSource
 from exporter.model import VaultRef
+from exporter.polling.graph_source import BATCH_SLACK, MAX_BATCH_AGE, ResourceGraphSource
 
 SUB = "00000000-0000-0000-0000-00000000000a"
 A, B = VaultRef(SUB, "rg", "vault-a"), VaultRef(SUB, "rg", "vault-b")

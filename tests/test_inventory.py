@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.app import App
 from exporter.azure.telemetry import ApiTelemetry
-from exporter.config import ConfigError, parse_config
-from exporter.protected_items import HEALTH_STATUSES, PROTECTION_STATES
+from exporter.config.schema import ConfigError, parse_config
+from exporter.parsing.protected_items import HEALTH_STATUSES, PROTECTION_STATES
+from exporter.service import App
 from exporter.simulator import EstateSpec, Fault, Simulator
 from exporter.simulator.inventory import protected_items
 from tests.support import ManualClock, sim_config
@@ -123,7 +123,7 @@ def test_items_join_the_job_series_and_their_times_match_the_jobs(sim: Simulator
 
 
 def _seconds(text: str) -> float:
-    from exporter.values import parse_time  # noqa: PLC0415 - the exporter's own reading of Azure times
+    from exporter.parsing.values import parse_time  # noqa: PLC0415 - the exporter's own reading of Azure times
 
     value = parse_time(text)
     assert value is not None

@@ -6,12 +6,12 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from exporter.azure.telemetry import ApiTelemetry
-from exporter.inventory_metrics import InventoryCollector
-from exporter.inventory_store import InventorySnapshot, InventoryStore
+from exporter.exposition.inventory_families import InventoryCollector
+from exporter.exposition.publisher import Publisher
 from exporter.model import VaultRef
-from exporter.protected_items import ProtectedItem
-from exporter.rendering import Publisher
+from exporter.parsing.protected_items import ProtectedItem
 from exporter.simulator import EstateSpec
+from exporter.store.inventory_store import InventorySnapshot, InventoryStore
 
 T0 = 1_763_700_000.0
 VAULT = VaultRef("00000000-0000-0000-0000-000000000000", "rg-backup", "vault-prod")

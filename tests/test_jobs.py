@@ -5,8 +5,8 @@ from collections import Counter
 
 import pytest
 
-from exporter.jobs import MAX_LABEL_CHARS, job_size_bytes, parse_job
 from exporter.model import Job, TaskState
+from exporter.parsing.jobs import MAX_LABEL_CHARS, job_size_bytes, parse_job
 
 MB = 1024**2
 

@@ -6,8 +6,8 @@ from collections import Counter
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exporter.jobs import MAX_LABEL_CHARS, parse_job
 from exporter.model import Job
+from exporter.parsing.jobs import MAX_LABEL_CHARS, parse_job
 
 # parse_errors_total{field} must keep a small, fixed set of label values.
 ERROR_FIELDS = {

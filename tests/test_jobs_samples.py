@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from exporter.jobs import parse_job
 from exporter.model import Job, TaskState
+from exporter.parsing.jobs import parse_job
 
 FIXTURES = Path(__file__).parent / "fixtures" / "azure"
 MB = 1024**2

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exporter.jobs import parse_duration, parse_size, parse_time
+from exporter.parsing.jobs import parse_duration, parse_size, parse_time
 
 MB = 1024**2
 

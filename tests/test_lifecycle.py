@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from exporter.rendering import Exposition
-from exporter.server import ExporterHTTPServer
+from exporter.exposition.publisher import Exposition
 from exporter.simulator import EstateSpec, Simulator
+from exporter.web.server import ExporterHTTPServer
 from tests.exporter_process import ExporterProcess, SeriesKey, samples, write_config
 
 ESTATE = EstateSpec(subscriptions=1, vaults_per_subscription=2, items_per_vault=4, period_seconds=600.0,

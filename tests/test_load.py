@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from exporter.connections import MAX_CONNECTIONS
+from exporter.web.connections import MAX_CONNECTIONS
 
 CLIENTS = 200
 REQUESTS_PER_CLIENT = 10

@@ -10,10 +10,10 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.azure.telemetry import ApiTelemetry
-from exporter.metrics import BackupCollector, Published
+from exporter.exposition.job_families import BackupCollector, Published
+from exporter.exposition.publisher import Publisher
 from exporter.model import Job, TaskState, VaultInfo, VaultRef
-from exporter.rendering import Publisher
-from exporter.store import Store
+from exporter.store.job_store import Store
 
 GOLDEN = Path(__file__).parent / "golden" / "small_estate.prom"
 VAULT = VaultRef("00000000-0000-0000-0000-000000000000", "rg-backup", "vault-prod")

@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from exporter.app import App
 from exporter.azure.backup import FILTER_TIME_FORMAT
 from exporter.azure.telemetry import ApiTelemetry
-from exporter.config import Config
+from exporter.config.schema import Config
 from exporter.model import FINISHED_STATUSES, VaultRef
-from exporter.poller import CATCH_UP_DETAILS_LIMIT, STRAGGLER_AFTER_SECONDS
+from exporter.polling.job_poller import CATCH_UP_DETAILS_LIMIT, STRAGGLER_AFTER_SECONDS
+from exporter.service import App
 from exporter.simulator import EstateSpec, Fault, Simulator
 from tests.support import ManualClock, hourly_estate, sim_config
 

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exporter.protected_items import ProtectedItem, parse_protected_item
-from exporter.values import parse_time
+from exporter.parsing.protected_items import ProtectedItem, parse_protected_item
+from exporter.parsing.values import parse_time
 
 FIXTURES = Path(__file__).parent / "fixtures" / "azure"
 

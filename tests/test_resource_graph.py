@@ -9,12 +9,12 @@ from collections.abc import Callable
 
 import pytest
 
-from exporter.app import App
 from exporter.azure.arm import ArmError
 from exporter.azure.resourcegraph import API_VERSION, QUERY_PATH, jobs_query
 from exporter.azure.telemetry import ApiTelemetry
-from exporter.config import ConfigError, parse_config
+from exporter.config.schema import ConfigError, parse_config
 from exporter.model import VaultRef
+from exporter.service import App
 from exporter.simulator import EstateSpec, Fault, Simulator
 from tests.support import ManualClock, sim_config
 from tests.test_arm import RecordingSleep, client_for

@@ -9,10 +9,10 @@ from collections.abc import Iterator
 import pytest
 
 from exporter.azure.telemetry import ApiTelemetry
+from exporter.exposition.publisher import Exposition, Publisher
 from exporter.model import VaultInfo, VaultRef
-from exporter.rendering import Exposition, Publisher
-from exporter.server import ExporterHTTPServer, ListenAddressError, parse_listen_address
-from exporter.store import Store
+from exporter.store.job_store import Store
+from exporter.web.server import ExporterHTTPServer, ListenAddressError, parse_listen_address
 
 VAULT = VaultRef("00000000-0000-0000-0000-000000000000", "rg", "<vault&\"x'>")
 

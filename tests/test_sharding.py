@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from exporter.app import App
 from exporter.azure.telemetry import ApiTelemetry
-from exporter.config import ConfigError, parse_config
+from exporter.config.schema import ConfigError, parse_config
 from exporter.model import VaultRef
-from exporter.sharding import apply_flags, owns, shard_of
+from exporter.polling.sharding import apply_flags, owns, shard_of
+from exporter.service import App
 from exporter.simulator import EstateSpec, Fault, Simulator
 from tests.support import ManualClock, sim_config
 
@@ -48,7 +48,7 @@ def test_the_split_is_stable_and_ignores_case() -> None:
     assert [shard_of(ref.resource_id, count) for count in (2, 3, 5, 7)] == [1, 0, 1, 6]
     upper = VaultRef(ref.subscription_id.upper(), "RG-Backup", "Vault-Prod")
     assert all(shard_of(upper.resource_id, n) == shard_of(ref.resource_id, n) for n in range(1, 8))
-    program = f"from exporter.sharding import shard_of; print(shard_of({ref.resource_id!r}, 7))"
+    program = f"from exporter.polling.sharding import shard_of; print(shard_of({ref.resource_id!r}, 7))"
     child = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True, timeout=30,
                            env={**os.environ, "PYTHONHASHSEED": "123"})
     assert child.stdout.strip() == "6"

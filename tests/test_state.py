@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from exporter.lifecycle import Lifecycle, LifecycleCollector
+from exporter.exposition.lifecycle_families import LifecycleCollector
 from exporter.model import TaskState, VaultInfo, VaultRef
-from exporter.state import FORMAT, JOB_FIELDS, VERSION, decode, encode
-from exporter.state_file import StateFile, StateFileBusy
-from exporter.store import DURATION_BUCKETS, SEEN_ID_GRACE_SECONDS, Store
+from exporter.store.job_store import DURATION_BUCKETS, SEEN_ID_GRACE_SECONDS, Store
+from exporter.store.lifecycle import Lifecycle
+from exporter.store.state_codec import FORMAT, JOB_FIELDS, VERSION, decode, encode
+from exporter.store.state_file import StateFile, StateFileBusy
 from tests.support import T0, ManualClock, job
 
 VAULT = VaultRef("00000000-0000-0000-0000-000000000000", "rg-backup", "vault-prod")
@@ -199,7 +200,7 @@ def test_an_untrusted_file_is_set_aside_logged_and_the_start_is_cold(
     path = tmp_path / "state.json"
     path.write_bytes(bad)
     store = Store(lookback=7 * DAY, clock=clock)
-    with caplog.at_level(logging.ERROR, logger="exporter.state_file"):
+    with caplog.at_level(logging.ERROR, logger="exporter.store.state_file"):
         assert not StateFile(path, clock=clock).load(store)
     assert store.snapshot().items == ()
     assert store.vault_refs() == []
@@ -242,7 +243,7 @@ def test_a_bad_file_that_cannot_be_set_aside_is_never_overwritten(
 def test_a_missing_file_is_a_quiet_cold_start(
     tmp_path: Path, clock: ManualClock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.INFO, logger="exporter.state_file"):
+    with caplog.at_level(logging.INFO, logger="exporter.store.state_file"):
         assert not StateFile(tmp_path / "state.json", clock=clock).load(Store(lookback=DAY, clock=clock))
     assert [r.levelno for r in caplog.records] == [logging.INFO]
     assert list(tmp_path.iterdir()) == []

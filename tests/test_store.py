@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from exporter.model import VaultInfo, VaultRef
-from exporter.store import DURATION_BUCKETS, SEEN_ID_GRACE_SECONDS, Store
+from exporter.store.job_store import DURATION_BUCKETS, SEEN_ID_GRACE_SECONDS, Store
 from tests.support import T0, job
 
 VAULT = VaultRef("00000000-0000-0000-0000-000000000000", "rg-backup", "vault-prod")

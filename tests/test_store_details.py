@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from exporter.model import VaultInfo
-from exporter.store import Store
+from exporter.store.job_store import Store
 from tests.test_store import DAY, VAULT, Clock, job
 
 

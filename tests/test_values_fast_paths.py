@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exporter.values import parse_duration
+from exporter.parsing.values import parse_duration
 
 digits = st.integers(0, 10**12).map(str) | st.text("0123456789", min_size=1, max_size=25)
 fraction = st.none() | st.text("0123456789", min_size=1, max_size=12)

@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 
-from exporter import webauth
 from exporter.azure.telemetry import ApiTelemetry
-from exporter.connections import TLS_HANDSHAKE_SECONDS
-from exporter.rendering import Publisher
-from exporter.server import ExporterHTTPServer
-from exporter.webauth import BasicAuthenticator, parse_basic
-from exporter.webconfig import TLSServerConfig, server_context
+from exporter.config.web import TLSServerConfig
+from exporter.exposition.publisher import Publisher
+from exporter.web import auth as webauth
+from exporter.web.auth import BasicAuthenticator, parse_basic, server_context
+from exporter.web.connections import TLS_HANDSHAKE_SECONDS
+from exporter.web.server import ExporterHTTPServer
 from tests.pki import Pki, bcrypt_hash, make_pki
 
 USERS = (("prometheus", bcrypt_hash("scrape-pw", cost=5)), ("grafana", bcrypt_hash("other-pw", cost=5)))

@@ -9,15 +9,15 @@ import pytest
 import yaml
 from cryptography.hazmat.primitives import serialization
 
-from exporter.config import ConfigError
-from exporter.webconfig import (
+from exporter.config.schema import ConfigError
+from exporter.config.web import (
     TLSServerConfig,
     WebConfig,
-    load_web_security,
     parse_web_config,
     read_web_config,
     server_context,
 )
+from exporter.web.auth import load_web_security
 from tests.pki import Pki, bcrypt_hash, make_pki
 
 HASH = bcrypt_hash("right")

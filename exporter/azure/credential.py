@@ -18,7 +18,7 @@ from typing import Any
 from azure.core.credentials import TokenCredential
 
 from exporter.azure.telemetry import ApiTelemetry
-from exporter.config import AzureConfig
+from exporter.config.schema import AzureConfig
 
 log = logging.getLogger(__name__)
 

@@ -7,9 +7,9 @@ from collections.abc import Callable, Iterator
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from exporter.inventory_store import InventorySnapshot, VaultInventory
-from exporter.metrics import VAULT_LABELS, _state_set  # one state-set rule for every family (SPEC §6)
-from exporter.protected_items import HEALTH_STATUSES, PROTECTION_STATES
+from exporter.exposition.job_families import VAULT_LABELS, _state_set  # one state-set rule for every family (SPEC §6)
+from exporter.parsing.protected_items import HEALTH_STATUSES, PROTECTION_STATES
+from exporter.store.inventory_store import InventorySnapshot, VaultInventory
 
 # The job metrics' item labels without `operation`: the two families join on these.
 INVENTORY_ITEM_LABELS = ["subscription_id", "resource_group", "vault", "backup_management_type", "item"]

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from exporter.azure.arm import ArmError
 from exporter.azure.backup import RecoveryServicesApi
 from exporter.azure.resourcegraph import MAX_VAULTS_PER_QUERY, ResourceGraphApi, jobs_query, vault_id_of
-from exporter.jobs import parse_job
 from exporter.model import RECOVERY_SERVICES, Job, VaultInfo, VaultRef
+from exporter.parsing.jobs import parse_job
 
 MAX_BATCH_AGE = 300.0
 # The poller re-reads this much of each previous window (poller.WINDOW_OVERLAP_SECONDS); only

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final, TypeGuard
 
 from exporter.model import Job, TaskState
-from exporter.values import parse_duration, parse_size, parse_time
+from exporter.parsing.values import parse_duration, parse_size, parse_time
 
 __all__ = [
     "MAX_LABEL_CHARS", "UNKNOWN", "is_object", "job_size_bytes", "parse_duration", "parse_job", "parse_size",

@@ -16,9 +16,9 @@ from prometheus_client.registry import Collector
 
 from exporter import __version__
 from exporter.azure.telemetry import API_DURATION_BUCKETS, HistogramData, TelemetrySnapshot
-from exporter.config import vault_tag_label
+from exporter.config.schema import vault_tag_label
 from exporter.model import FINISHED_STATUSES, KNOWN_STATUSES, Job
-from exporter.store import DURATION_BUCKETS, Snapshot, VaultView
+from exporter.store.job_store import DURATION_BUCKETS, Snapshot, VaultView
 
 ITEM_LABELS = ["subscription_id", "resource_group", "vault", "backup_management_type", "item", "operation"]
 SERIES_LABELS = ["subscription_id", "resource_group", "vault", "backup_management_type", "operation"]

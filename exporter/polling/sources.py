@@ -13,9 +13,9 @@ from typing import Protocol
 
 from exporter.azure.backup import RecoveryServicesApi
 from exporter.azure.dataprotection import DataProtectionApi
-from exporter.jobs import parse_job
-from exporter.jobs_dpp import parse_dpp_job, start_time
 from exporter.model import BACKUP_VAULT, RECOVERY_SERVICES, Job, VaultInfo, VaultRef
+from exporter.parsing.dpp_jobs import parse_dpp_job, start_time
+from exporter.parsing.jobs import parse_job
 
 
 class JobSource(Protocol):

@@ -22,8 +22,8 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any, Final, NamedTuple
 
-from exporter.jobs import UNKNOWN
-from exporter.values import parse_time
+from exporter.parsing.jobs import UNKNOWN
+from exporter.parsing.values import parse_time
 
 __all__ = ["HEALTH_STATUSES", "PROTECTION_STATES", "ProtectedItem", "item_label", "parse_protected_item"]
 

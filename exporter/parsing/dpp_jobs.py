@@ -40,9 +40,17 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any, Final
 
-from exporter.jobs import MAX_LABEL_CHARS, UNKNOWN, first_error_entry, is_object, read_tasks, read_times, read_value
 from exporter.model import Job, TaskState
-from exporter.values import parse_size, parse_time
+from exporter.parsing.jobs import (
+    MAX_LABEL_CHARS,
+    UNKNOWN,
+    first_error_entry,
+    is_object,
+    read_tasks,
+    read_times,
+    read_value,
+)
+from exporter.parsing.values import parse_size, parse_time
 
 __all__ = ["MANAGEMENT_TYPES", "STATUSES", "management_type", "normalise_status", "parse_dpp_job", "start_time"]
 

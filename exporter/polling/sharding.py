@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 
-from exporter.config import MAX_SHARDS, Config, ConfigError
+from exporter.config.schema import MAX_SHARDS, Config, ConfigError
 from exporter.model import VaultRef
 
 

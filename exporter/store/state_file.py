@@ -24,9 +24,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from exporter.lifecycle import Lifecycle
-from exporter.state import StateFormatError, decode, encode
-from exporter.store import Store
+from exporter.store.job_store import Store
+from exporter.store.lifecycle import Lifecycle
+from exporter.store.state_codec import StateFormatError, decode, encode
 
 log = logging.getLogger(__name__)
 

@@ -13,15 +13,15 @@ from exporter.azure.dataprotection import DataProtectionApi
 from exporter.azure.pacing import Pacer
 from exporter.azure.resourcegraph import ResourceGraphApi
 from exporter.azure.telemetry import ApiTelemetry
-from exporter.config import Config
-from exporter.graph_source import ResourceGraphSource
-from exporter.inventory import InventoryPoller
-from exporter.inventory_store import InventoryStore
-from exporter.poller import Poller
-from exporter.rendering import Publisher
-from exporter.sources import DataProtectionSource, JobSource, RecoveryServicesSource
-from exporter.state_file import StateFile
-from exporter.store import Snapshot, Store
+from exporter.config.schema import Config
+from exporter.exposition.publisher import Publisher
+from exporter.polling.graph_source import ResourceGraphSource
+from exporter.polling.inventory_poller import InventoryPoller
+from exporter.polling.job_poller import Poller
+from exporter.polling.sources import DataProtectionSource, JobSource, RecoveryServicesSource
+from exporter.store.inventory_store import InventoryStore
+from exporter.store.job_store import Snapshot, Store
+from exporter.store.state_file import StateFile
 
 
 class App:

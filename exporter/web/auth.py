@@ -1,4 +1,6 @@
-"""HTTP basic auth against bcrypt hashes (the exporter-toolkit's `basic_auth_users`), with no timing leak.
+"""What the HTTP server applies from a web config: TLS context and HTTP basic auth.
+
+Basic auth checks bcrypt hashes (the exporter-toolkit's `basic_auth_users`) with no timing leak.
 
 Every well-formed attempt costs exactly one bcrypt computation, at the users' cost, whether or not
 the user exists; the result is compared with `hmac.compare_digest`. So the time of a 401 says
@@ -12,11 +14,16 @@ import binascii
 import hmac
 import logging
 import secrets
+import ssl
 import threading
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
 
 import bcrypt
+
+from exporter.config.web import read_web_config, server_context
 
 log = logging.getLogger(__name__)
 
@@ -106,3 +113,22 @@ def _bcrypt(password: bytes, hashed: bytes) -> bytes:
         # A hash the library cannot use (the web config validated its form, not every detail).
         log.warning("a basic_auth_users hash is not usable by bcrypt; the login is refused")
         return b""
+
+
+@dataclass(frozen=True, slots=True)
+class WebSecurity:
+    """What the HTTP server applies: built whole from one file, replaced whole on reload."""
+
+    tls: ssl.SSLContext | None = None
+    authenticator: Callable[[str | None], bool] | None = None
+    response_headers: tuple[tuple[str, str], ...] = ()
+
+
+def load_web_security(path: str | Path) -> WebSecurity:
+    """Reads, validates and prepares a web config; every problem, TLS files included, in one ConfigError."""
+    config = read_web_config(path)
+    return WebSecurity(
+        tls=server_context(config.tls) if config.tls else None,
+        authenticator=BasicAuthenticator(config.basic_auth_users) if config.basic_auth_users else None,
+        response_headers=config.headers,
+    )

@@ -23,9 +23,9 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from exporter.azure.arm import ArmError
 from exporter.azure.backup import RecoveryServicesApi
 from exporter.azure.telemetry import ApiTelemetry
-from exporter.inventory_store import InventorySnapshot, InventoryStore
 from exporter.model import RECOVERY_SERVICES, VaultRef
-from exporter.protected_items import ProtectedItem, parse_protected_item
+from exporter.parsing.protected_items import ProtectedItem, parse_protected_item
+from exporter.store.inventory_store import InventorySnapshot, InventoryStore
 
 log = logging.getLogger(__name__)
 

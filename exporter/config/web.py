@@ -34,12 +34,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from exporter import config_values as cv
-from exporter.config import (
+from exporter.config import converters as cv
+from exporter.config.schema import (
     ConfigError,
     read_yaml,  # one YAML reader for both files
 )
-from exporter.webauth import BasicAuthenticator
 
 TLS_VERSIONS: Mapping[str, ssl.TLSVersion] = {"TLS12": ssl.TLSVersion.TLSv1_2, "TLS13": ssl.TLSVersion.TLSv1_3}
 CLIENT_AUTH_TYPES = (
@@ -244,45 +243,26 @@ def server_context(tls: TLSServerConfig) -> ssl.SSLContext:
     context.maximum_version = TLS_VERSIONS[tls.max_version]
     if not tls.prefer_server_cipher_suites:
         context.options &= ~ssl.OP_CIPHER_SERVER_PREFERENCE
-    problems = _Problems()
+    problems: list[str] = []
     try:
         # A password callback, so that an encrypted key fails here instead of OpenSSL asking on a tty.
         context.load_cert_chain(tls.cert_file, tls.key_file, password=lambda: b"")
     except ssl.SSLError as err:
         why = ("the key does not belong to the certificate" if err.reason == "KEY_VALUES_MISMATCH"
                else f"{err.reason or err.__class__.__name__} (both must be PEM, the key unencrypted)")
-        problems.add("tls_server_config.cert_file", f"{tls.cert_file} with key_file {tls.key_file}: {why}")
+        problems.append(f"tls_server_config.cert_file: {tls.cert_file} with key_file {tls.key_file}: {why}")
     except OSError as err:
-        problems.add("tls_server_config.cert_file", f"cannot be read: {err.strerror or err.__class__.__name__}")
+        problems.append(f"tls_server_config.cert_file: cannot be read: {err.strerror or err.__class__.__name__}")
     context.verify_mode = _VERIFY_MODES.get(tls.client_auth_type, ssl.CERT_NONE)
     if tls.client_ca_file is not None:
         try:
             context.load_verify_locations(cafile=tls.client_ca_file)
         except (ssl.SSLError, OSError) as err:
             why = err.reason if isinstance(err, ssl.SSLError) and err.reason else err.__class__.__name__
-            problems.add("tls_server_config.client_ca_file", f"{tls.client_ca_file}: no usable CA certificate ({why})")
+            problems.append(f"tls_server_config.client_ca_file: {tls.client_ca_file}: no usable CA certificate ({why})")
     if problems:
         raise ConfigError(problems)
     return context
-
-
-@dataclass(frozen=True, slots=True)
-class WebSecurity:
-    """What the HTTP server applies: built whole from one file, replaced whole on reload."""
-
-    tls: ssl.SSLContext | None = None
-    authenticator: Callable[[str | None], bool] | None = None
-    response_headers: tuple[tuple[str, str], ...] = ()
-
-
-def load_web_security(path: str | Path) -> WebSecurity:
-    """Reads, validates and prepares a web config; every problem, TLS files included, in one ConfigError."""
-    config = read_web_config(path)
-    return WebSecurity(
-        tls=server_context(config.tls) if config.tls else None,
-        authenticator=BasicAuthenticator(config.basic_auth_users) if config.basic_auth_users else None,
-        response_headers=config.headers,
-    )
 
 
 def read_web_config(path: str | Path) -> WebConfig:

@@ -3,7 +3,7 @@
 `ThreadingHTTPServer` starts one thread per connection, without limit, and keeps an idle keep-alive
 connection (and its thread) forever; an `SSLContext` wrapped around its listening socket would run
 every handshake on the accept loop, where one silent client stalls everyone. `GuardedHTTPServer`
-fixes all three, and nothing else: routes and responses are exporter.server's.
+fixes all three, and nothing else: routes and responses are exporter.web.server's.
 """
 
 from __future__ import annotations

@@ -19,8 +19,8 @@ from typing import Any
 
 import yaml
 
-from exporter import config_values as cv
-from exporter.config_values import DAY, ItemsError, parse_duration
+from exporter.config import converters as cv
+from exporter.config.converters import DAY, ItemsError, parse_duration
 from exporter.model import BACKUP_VAULT, RECOVERY_SERVICES, VAULT_KINDS
 
 __all__ = [

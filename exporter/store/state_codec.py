@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 from exporter import __version__
 from exporter.model import Job, TaskState, VaultInfo, VaultRef
-from exporter.store import DURATION_BUCKETS, DurableState, ItemKey, ItemState, SeriesKey, VaultState
+from exporter.store.job_store import DURATION_BUCKETS, DurableState, ItemKey, ItemState, SeriesKey, VaultState
 
 FORMAT = "azure-backup-exporter/state"
 VERSION = 1

@@ -20,11 +20,11 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from exporter.azure.telemetry import ApiTelemetry
-from exporter.exposition import render_text
-from exporter.inventory_metrics import InventoryCollector
-from exporter.inventory_store import InventorySnapshot
-from exporter.metrics import BackupCollector, Published
-from exporter.store import Snapshot, VaultView
+from exporter.exposition.inventory_families import InventoryCollector
+from exporter.exposition.job_families import BackupCollector, Published
+from exporter.exposition.text import render_text
+from exporter.store.inventory_store import InventorySnapshot
+from exporter.store.job_store import Snapshot, VaultView
 
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 # Level 6 is gzip's default: a third of level 9's cost for nearly its ratio (SPEC §12 figures).

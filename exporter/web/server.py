@@ -3,11 +3,11 @@
 No handler does I/O beyond its own socket or waits on a poll: each reads the one `Exposition`
 the poller published last.
 
-Optional, from `--web.config.file` (exporter.webconfig): TLS (an `ssl.SSLContext`), basic auth (an
+Optional, from `--web.config.file` (exporter.config.web): TLS (an `ssl.SSLContext`), basic auth (an
 authenticator: Authorization header → allowed?) and extra response headers. Basic auth guards every
 path except /-/healthy, which reveals nothing but "the process runs" and must answer probes that
 hold no credentials (Docker's HEALTHCHECK, a kubelet liveness probe). Connection handling (a
-bound on threads, idle timeout, TLS handshakes) is exporter.connections'.
+bound on threads, idle timeout, TLS handshakes) is exporter.web.connections'.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from http.server import BaseHTTPRequestHandler
 from typing import ClassVar
 
 from exporter import __version__
-from exporter.connections import IDLE_TIMEOUT_SECONDS, MAX_CONNECTIONS, GuardedHTTPServer
-from exporter.rendering import CONTENT_TYPE, Exposition
+from exporter.exposition.publisher import CONTENT_TYPE, Exposition
+from exporter.web.connections import IDLE_TIMEOUT_SECONDS, MAX_CONNECTIONS, GuardedHTTPServer
 
 log = logging.getLogger(__name__)
 TEXT = "text/plain; charset=utf-8"

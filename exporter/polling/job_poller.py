@@ -23,12 +23,12 @@ from dataclasses import dataclass, field
 from exporter.azure.arm import ArmError
 from exporter.azure.backup import RecoveryServicesApi
 from exporter.azure.telemetry import ApiTelemetry
-from exporter.background import lower_thread_priority
-from exporter.config import Config, Target
+from exporter.config.schema import Config, Target
 from exporter.model import VAULT_KINDS, Job, VaultInfo, VaultRef
-from exporter.sharding import owns
-from exporter.sources import JobSource
-from exporter.store import MAX_DETAIL_ATTEMPTS, Snapshot, Store, VaultState
+from exporter.polling.background import lower_thread_priority
+from exporter.polling.sharding import owns
+from exporter.polling.sources import JobSource
+from exporter.store.job_store import MAX_DETAIL_ATTEMPTS, Snapshot, Store, VaultState
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from exporter.model import VaultRef
-from exporter.protected_items import ProtectedItem
+from exporter.parsing.protected_items import ProtectedItem
 
 log = logging.getLogger(__name__)
 

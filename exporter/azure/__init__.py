@@ -1,0 +1,1 @@
+"""Azure Resource Manager: credentials, the one HTTP client (paging, retries, throttling) and the APIs."""

@@ -1,0 +1,1 @@
+"""Web: the HTTP server (/metrics, /, /-/healthy, /-/ready), its connection guard, TLS and basic auth."""
