@@ -65,9 +65,11 @@ def _generate(directory: Path, generator: Manifest, objects: list[Manifest]) -> 
         raise UnsupportedKustomizationError(f"configMapGenerator {generator['name']}: {sorted(generator)}")
     data: dict[str, str] = {}
     for entry in generator["files"]:
-        key, _, path = entry.rpartition("=") if "=" in entry else (Path(entry).name, "", entry)
+        key, _, path = entry.partition("=") if "=" in entry else (Path(entry).name, "", entry)
         data[key] = (directory / path).read_text(encoding="utf-8")
     options = generator.get("options", {})
+    if set(options) - {"labels", "disableNameSuffixHash"}:
+        raise UnsupportedKustomizationError(f"configMapGenerator {generator['name']} options: {sorted(options)}")
     config_map: Manifest = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": generator["name"]},
                             "data": data}
     if "labels" in options:
