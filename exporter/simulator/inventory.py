@@ -100,7 +100,9 @@ def item_body(estate: Estate, vault: Vault, item: ProtectedItem, as_of: int) -> 
         host = parts["server"].split(".")[0]
         name = f"SQLDataBase;{parts['parent'].lower()};{parts['database'].lower()}"
         container_path = item.container_name
-        props |= {"friendlyName": parts["database"], "serverName": parts["server"], "parentName": parts["parent"],
+        # Lower-cased as the item's name is: the docs' "msdb" item whose jobs say "msDB".
+        props |= {"friendlyName": parts["database"].lower(), "serverName": parts["server"],
+                  "parentName": parts["parent"],
                   "parentType": "AzureVmWorkloadSQLInstance"}
         props |= _status(state, "Unhealthy" if unhealthy else "Healthy", _health(finished))
         # As the docs' SQL item (rsv_docs_sqlvm_protected_item): the last error ("Success" when
