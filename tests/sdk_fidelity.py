@@ -148,7 +148,7 @@ def _check_scalar(annotation: Any, value: Any, path: str) -> list[str]:
 
 
 def check_all(cls: type, bodies: Iterable[Any], allowed: Allowed = frozenset()) -> list[str]:
-    """The distinct problems of many bodies (one line per path and problem, list indices folded)."""
+    """The distinct problems of many bodies, in the order first found."""
     seen: dict[str, None] = {}
     for body in bodies:
         for problem in check(cls, body, allowed):
