@@ -204,3 +204,68 @@ def test_old_api_versions_get_the_old_shapes(demo):
     assert all(job["properties"]["duration"].startswith("P") for job in current)
     assert any("actionsInfo" in job["properties"] for job in old)
     assert not any("actionsInfo" in job["properties"] for job in current)
+
+
+# --- the fields Azure sends, including those nobody reads: the simulator's keys are the recordings' ---
+
+
+def _keys(body: Any) -> Any:
+    """The body's structure: its keys, recursively (lists by their first element), not its values."""
+    if isinstance(body, dict):
+        return {key: _keys(value) for key, value in body.items()}
+    if isinstance(body, list) and body:
+        return [_keys(body[0])]
+    return None
+
+
+def _first(jobs: list[dict[str, Any]], **wanted: str) -> dict[str, Any]:
+    return next(job for job in jobs if all(job["properties"].get(k) == v for k, v in wanted.items()))
+
+
+def test_backup_vault_jobs_have_the_recorded_fields(demo):
+    sim, _ = demo
+    recorded = _fixture("dpp_azcli_recording_job_list_and_show_2024-04-01.json")
+    estate = sim.estate.data_protection
+    ref = estate.vault_refs()[0]  # an even vault: the live traffic's status words
+    listed = _first(estate.jobs(*ref), dataSourceType="Microsoft.Compute/disks", status="Completed")
+    assert _keys(listed) == _keys(recorded["list_item"])
+    shown = estate.job(*ref, listed["name"])
+    assert _keys(shown) == _keys(recorded["show"])
+    assert shown["properties"]["duration"].startswith("PT")
+    assert listed["properties"]["duration"] == "0" or ":" in listed["properties"]["duration"]
+
+
+def test_recovery_services_jobs_have_the_recorded_fields_of_their_api_version(demo):
+    sim, _ = demo
+    ref = sim.estate.vault_refs()[0]
+    recorded = _fixture("azcli_recording_LIST_jobs_no_filter.json")["response"]["value"]
+    # A day into the estate: its ConfigureBackup jobs are still in the history.
+    old = sim.estate.jobs(*ref, as_of=DEMO_ESTATE.epoch + 86400, api_version="2022-02-01")
+    for operation in ("Backup", "Restore", "ConfigureBackup"):
+        mine = _first(old, jobType="AzureIaaSVMJob", operation=operation, status="Completed")
+        theirs = next(job for job in recorded if job["properties"]["operation"] == operation)
+        assert set(mine["properties"]) == set(theirs["properties"]) | {"endTime"}, operation
+    completed = _fixture("azcli_recording_GET_job_completed_backup_with_BackupSize.json")["response"]
+    name = _first(old, jobType="AzureIaaSVMJob", operation="Backup", status="Completed")["name"]
+    mine = sim.estate.job(*ref, name, as_of=DEMO_ESTATE.epoch + 86400, api_version="2022-02-01")
+    assert _keys(mine) == _keys(completed)
+
+
+def test_sql_jobs_and_items_have_the_documented_fields(demo):
+    sim, session = demo
+    ref = sim.estate.vault_refs()[0]
+    failed = _wire(_fixture("rsv_docs_sqlvm_failed_workload_job.json"))  # from 2018: a TimeSpan api-version
+    jobs = sim.estate.jobs(*ref, api_version="2017-07-01")
+    mine = sim.estate.job(*ref, _first(jobs, jobType="AzureWorkloadJob", status="Failed")["name"],
+                          api_version="2017-07-01")
+    assert _keys(mine) == _keys(failed)
+    base = f"{sim.url}/subscriptions/{ref[0]}/resourceGroups/{ref[1]}{RSV}{ref[2]}"
+    items = _pages(session, f"{base}/backupProtectedItems", RSV_API)
+    new_database = next(i for i in items if i["properties"].get("protectedItemHealthStatus") == "IRPending")
+    assert _keys(new_database) == _keys(SQL_ITEM)
+    classic = [i for i in items if i["properties"]["protectedItemType"] == "Microsoft.ClassicCompute/virtualMachines"]
+    assert classic
+    assert all(i["properties"]["containerName"].startswith("iaasvmcontainer;") for i in classic)
+
+
+SQL_ITEM = _wire(_fixture("rsv_docs_sqlvm_protected_item.json"))

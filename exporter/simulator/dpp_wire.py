@@ -96,7 +96,7 @@ def details(vault: BackupVault, instance: BackupInstance, facts: JobFacts) -> di
     # The recorded recovery point has a real id and .NET's "no time" (DateTime.MinValue).
     target = {"recoveryPointID": facts.activity_id.replace("-", ""), "recoveryPointTime": "0001-01-01T00:00:00Z"}
     body["properties"]["extendedInfo"] = {
-        "additionalDetails": {"RetentionTag": "Default", "TaskId": facts.activity_id} if backup else {},
+        "additionalDetails": {"RetentionTag": "Default"} if backup else {},
         "dataTransferredInBytes": transferred,
         "recoveryDestination": None,
         "backupInstanceState": None,

@@ -25,8 +25,9 @@ CURRENT_API_VERSION = "2025-08-01"
 # .NET TimeSpan durations only in responses recorded in 2018 (rsv_docs_*, when 2017-07-01 was the
 # newest api-version); the 2022-02-01 CLI recording and every example from then on print ISO 8601.
 _ISO_DURATIONS_FROM = "2019-01-01"
-# `actionsInfo: [1]` (an enum's number, where the SDK expects its name) is in the 2022-02-01 CLI
-# recording; no example of a later api-version carries it.
+# The 2022-02-01 CLI recording has `actionsInfo: [1]` (an enum's number, where the SDK expects its
+# name) and no `isUserTriggered`; today's SDK models the reverse, and no later example carries
+# actionsInfo.
 _NO_ACTIONS_INFO_FROM = "2023-01-01"
 
 
@@ -35,7 +36,7 @@ class Dialect:
     """What the requested api-version changes in a job body."""
 
     timespan: bool  # durations as .NET TimeSpan (`00:20:23.0896697`) rather than ISO 8601
-    actions_info: bool  # `actionsInfo: [1]` on jobs other than ConfigureBackup
+    actions_info: bool  # `actionsInfo: [1]` on jobs other than ConfigureBackup, no `isUserTriggered`
 
     @staticmethod
     def of(api_version: str | None) -> Dialect:
@@ -129,7 +130,7 @@ class JobRenderer:
         tail["entityFriendlyName"] = item.name
         tail["backupManagementType"] = item.backup_management_type
         tail["operation"] = item.operation(kind)
-        if item.workload != SQL:  # AzureWorkloadJob has no isUserTriggered; scheduled backups are not
+        if item.workload != SQL and not dialect.actions_info:  # AzureWorkloadJob has none; scheduled backups are not
             tail["isUserTriggered"] = kind not in (JobKind.BACKUP, JobKind.LOG_BACKUP)
         name_prefix = job_id(vault.index, item.index, kind, 0)[:-12]
         template = _Template(
