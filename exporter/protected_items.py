@@ -7,7 +7,8 @@ specification/recoveryservicesbackup/…/stable/2025-08-01/bms.json, definitions
 containerName, sourceResourceId, policyId, policyName, lastRecoveryPoint; discriminator
 protectedItemType) and its subtypes `AzureIaaSVMProtectedItem` (friendlyName, protectionState,
 healthStatus, lastBackupStatus, lastBackupTime), `AzureVmWorkloadProtectedItem` (friendlyName,
-serverName, parentName, protectionState, lastBackupStatus, lastBackupTime — no healthStatus) and
+serverName, parentName, protectionState, lastBackupStatus, lastBackupTime — no healthStatus, but
+protectedItemHealthStatus and lastBackupErrorDetail) and
 `AzureFileshareProtectedItem` (friendlyName, protectionState, lastBackupStatus, lastBackupTime — no
 healthStatus). Example body: examples/2025-02-01/AzureIaasVm/BackupProtectedItems_List.json.
 
