@@ -67,12 +67,16 @@ def _concrete(cls: type, body: dict[str, Any]) -> type:
     return cls
 
 
+@functools.cache
+def _shape(annotation: Any) -> tuple[Any, tuple[Any, ...]]:
+    """(origin, arguments) of an annotation, `X | Y` and `Optional[X]` both as typing.Union."""
+    origin = typing.get_origin(annotation)
+    return (typing.Union if origin is types.UnionType else origin), typing.get_args(annotation)
+
+
 def _optional(annotation: Any) -> bool:
-    return type(None) in typing.get_args(annotation) if _is_union(annotation) else False
-
-
-def _is_union(annotation: Any) -> bool:
-    return typing.get_origin(annotation) in (typing.Union, types.UnionType)
+    origin, args = _shape(annotation)
+    return origin is typing.Union and type(None) in args
 
 
 def check(cls: type, body: Any, allowed: Allowed = frozenset(), path: str = "$") -> list[str]:
@@ -97,27 +101,32 @@ def check(cls: type, body: Any, allowed: Allowed = frozenset(), path: str = "$")
 
 
 def _check_value(annotation: Any, value: Any, allowed: Allowed, path: str) -> list[str]:
-    if _is_union(annotation):
-        options = typing.get_args(annotation)
+    origin, args = _shape(annotation)
+    if origin is typing.Union:
         if value is None:
-            return [] if type(None) in options else [f"{path}: null, not allowed"]
-        results = [_check_value(option, value, allowed, path) for option in options if option is not type(None)]
-        return [] if any(not result for result in results) else min(results, key=len)
+            return [] if type(None) in args else [f"{path}: null, not allowed"]
+        if type(value) is str and str in args:  # the common case: an optional string or open enum
+            return []
+        results = []
+        for option in args:
+            if option is not type(None):
+                result = _check_value(option, value, allowed, path)
+                if not result:
+                    return []
+                results.append(result)
+        return min(results, key=len)
     if value is None:
         return [f"{path}: null where {getattr(annotation, '__name__', annotation)} is required"]
-    origin = typing.get_origin(annotation)
     if origin is typing.Literal:
-        return [] if value in typing.get_args(annotation) else [f"{path}: {value!r} not in {annotation}"]
+        return [] if value in args else [f"{path}: {value!r} not in {annotation}"]
     if origin is list:
         if not isinstance(value, list):
             return [f"{path}: {type(value).__name__}, not a list"]
-        (item,) = typing.get_args(annotation)
-        return [problem for i, v in enumerate(value) for problem in _check_value(item, v, allowed, f"{path}[{i}]")]
+        return [problem for i, v in enumerate(value) for problem in _check_value(args[0], v, allowed, f"{path}[{i}]")]
     if origin is dict:
         if not isinstance(value, dict):
             return [f"{path}: {type(value).__name__}, not an object"]
-        _, item = typing.get_args(annotation)
-        return [problem for k, v in value.items() for problem in _check_value(item, v, allowed, f"{path}.{k}")]
+        return [problem for k, v in value.items() for problem in _check_value(args[1], v, allowed, f"{path}.{k}")]
     if isinstance(annotation, type) and issubclass(annotation, MODELS):
         return check(annotation, value, allowed, path)
     return _check_scalar(annotation, value, path)
