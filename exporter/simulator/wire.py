@@ -22,8 +22,9 @@ from exporter.simulator.schedule import JobFacts, JobKind, job_id
 JOB_RESOURCE_TYPE = "Microsoft.RecoveryServices/vaults/backupJobs"
 # The api-version the exporter asks for by default; bodies built without a request use it.
 CURRENT_API_VERSION = "2025-08-01"
-# .NET TimeSpan durations only in responses recorded in 2018 (rsv_docs_*, when 2017-07-01 was the
-# newest api-version); the 2022-02-01 CLI recording and every example from then on print ISO 8601.
+# .NET TimeSpan durations only at old api-versions: the docs' responses of 2018 were asked for at
+# 2016-12-01 and 2017-07-01 (rsv_docs_*); the 2022-02-01 CLI recording and every later example
+# print ISO 8601.
 _ISO_DURATIONS_FROM = "2019-01-01"
 # The 2022-02-01 CLI recording has `actionsInfo: [1]` (an enum's number, where the SDK expects its
 # name) and no `isUserTriggered`; today's SDK models the reverse, and no later example carries
