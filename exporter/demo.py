@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 # ~50 protected items in Recovery Services vaults and ~25 in backup vaults (disks, blobs,
 # PostgreSQL, AKS) over three subscriptions, a backup every 10 minutes per item (so a new job
 # starts every few seconds somewhere), a week of history, some failures and warnings, one item
-# failing for days (AzureBackupTooOld) and one DeleteBackupData job.
+# failing for days (AzureBackupTooOld), one DeleteBackupData job and two items not backed up yet.
 DEMO_ESTATE = EstateSpec(
     subscriptions=3,
     vaults_per_subscription=2,
@@ -32,6 +32,7 @@ DEMO_ESTATE = EstateSpec(
     page_size=200,
     failing_items=1,
     deletion_jobs=1,
+    never_backed_up_items=2,  # a VM and a SQL database protected a moment ago (IRPending)
     history_seconds=8 * 86400.0,
     backup_vaults_per_subscription=1,
     backup_history_seconds=86400.0,  # their lists have no filter: every poll reads all of them

@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.azure.telemetry import ApiTelemetry
 from exporter.config.schema import ConfigError, parse_config
-from exporter.parsing.protected_items import HEALTH_STATUSES, PROTECTION_STATES
+from exporter.parsing.protected_items import HEALTH_STATUSES, PROTECTION_STATES, WORKLOAD_HEALTH_STATUSES
 from exporter.service import App
 from exporter.simulator import EstateSpec, Fault, Simulator
 from exporter.simulator.inventory import protected_items
@@ -140,15 +140,21 @@ def test_state_sets_show_every_known_value_and_the_estate_s_troubles(sim: Simula
         assert {labels["protection_state"] for labels, _ in rows} == set(PROTECTION_STATES), key
         assert sum(value for _, value in rows) == 1
         current[key] = next(labels["protection_state"] for labels, value in rows if value == 1)
-    vm_health = {}
+    vm_health, workload_health = {}, {}
     for key, rows in health.items():
-        assert key[0] == "AzureIaasVM", "healthStatus is a VM-only property"
-        assert {labels["health_status"] for labels, _ in rows} == set(HEALTH_STATUSES)
-        vm_health[key[1]] = next(labels["health_status"] for labels, value in rows if value == 1)
+        assert key[0] in ("AzureIaasVM", "AzureWorkload"), "file shares report no health"
+        vm = key[0] == "AzureIaasVM"
+        known = HEALTH_STATUSES if vm else WORKLOAD_HEALTH_STATUSES
+        assert {labels["health_status"] for labels, _ in rows} == set(known)
+        (vm_health if vm else workload_health)[key[1]] = next(labels["health_status"] for labels, v in rows if v == 1)
     items = sim.estate.items(sim.estate.vaults[0])
     assert {key[1] for key in state if key[0] == "AzureIaasVM"} == set(vm_health)
     assert [vm_health[item.name] for item in items[:4]] == ["ActionRequired"] * 4  # failing VMs
     assert current["AzureWorkload", items[4].name] == "ProtectionError"  # failing database
+    assert workload_health[items[4].name] == "Unhealthy"
+    (error,) = [labels["error_code"] for labels, _ in found["azure_backup_protected_item_last_backup_error_info"]
+                if labels["vault"] == first]
+    assert error.startswith(("UserError", "Operation"))  # the failing database's, never "Success"
     assert current[items[11].backup_management_type, items[11].name] == "ProtectionStopped"  # data deleted
     assert current["AzureIaasVM", "vm-new-001"] == "IRPending"
     assert Counter(current.values()) == Counter(

@@ -163,8 +163,8 @@ def test_missing_end_time_is_not_an_error():
     ("error", "code", "title"),
     [
         ({"errorCode": 510008, "errorTitle": "Conflict"}, "510008", "Conflict"),
-        ({"errorCode": "UserErrorVmNotFound", "errorTitle": ""}, "UserErrorVmNotFound", None),
-        ({"errorCode": 1, "errorString": " Could not reach the VM. "}, "1", "Could not reach the VM."),
+        ({"errorCode": "UserErrorVmNotFound", "errorTitle": ""}, "UserErrorVmNotFound", "UserErrorVmNotFound"),
+        ({"errorCode": 1, "errorString": " Could not reach the VM. "}, "1", "1"),
         ({"errorTitle": "T", "errorString": "long prose"}, None, "T"),
         ({"errorCode": "x" * 500, "errorTitle": "y" * 500}, "x" * MAX_LABEL_CHARS, "y" * MAX_LABEL_CHARS),
     ],

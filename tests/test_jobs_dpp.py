@@ -6,6 +6,7 @@ import json
 import math
 from collections import Counter
 from datetime import UTC, datetime
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,9 @@ PG = "AzureDatabaseForPostgreSQL"
 
 
 def ts(*parts: int) -> float:
-    return datetime(*parts, tzinfo=UTC).timestamp()
+    """The instant to the tick (100 ns, Azure's 7 digits): the last part is ticks, not microseconds."""
+    *whole, ticks = parts
+    return float(Fraction(int(datetime(*whole, tzinfo=UTC).timestamp())) + Fraction(ticks, 10**7))
 
 
 def sample_jobs(name):
@@ -29,24 +32,24 @@ def sample_jobs(name):
     return body.get("value", [body])
 
 
-# (sample, index, expected Job). Python keeps 6 of Azure's 7 fractional digits of a time.
+# (sample, index, expected Job). Times keep Azure's 7 fractional digits as far as a float allows.
 SAMPLES = [
     ("dpp_ListJobs_2026-03-01.json", 0, Job(
         "8989416e-7573-4836-8cf1-0e90954f1002", "mabtestingccybasicv11\\bugbashdb4", PG, "Backup", "InProgress",
-        start_time=ts(2021, 3, 16, 5, 0, 8, 174683), duration_seconds=0.0)),
+        start_time=ts(2021, 3, 16, 5, 0, 8, 1746833), duration_seconds=0.0)),
     ("dpp_ListJobs_2026-03-01.json", 1, Job(
         "ad218c05-242a-47c2-b7b7-c16bd0f8870c", "mabtestingccybasicv11\\bugbashdb5", PG, "Backup", "InProgress",
-        start_time=ts(2021, 3, 16, 18, 0, 3, 666073), duration_seconds=0.0)),
+        start_time=ts(2021, 3, 16, 18, 0, 3, 6660733), duration_seconds=0.0)),
     ("dpp_ListJobs_2026-03-01.json", 2, Job(
         "3c60cb49-63e8-4b21-b9bd-26277b3fdfae", "mabtestingccybasicv11\\bugbashdb2", PG, "Backup", "InProgress",
-        start_time=ts(2021, 3, 17, 3, 0, 3, 760414), duration_seconds=0.0)),
+        start_time=ts(2021, 3, 17, 3, 0, 3, 7604146), duration_seconds=0.0)),
     ("dpp_ListJobs_2026-03-01.json", 3, Job(
         "43252662-1b43-44fd-a856-0055665cb097", "mabtestingccybasicv11\\bugbashdb3", PG, "Backup", "Completed",
-        start_time=ts(2021, 3, 17, 11, 11, 50, 559525), end_time=ts(2021, 3, 17, 11, 14, 2, 531964),
+        start_time=ts(2021, 3, 17, 11, 11, 50, 5595259), end_time=ts(2021, 3, 17, 11, 14, 2, 5319646),
         duration_seconds=131.9724387)),
     ("dpp_GetJob_2026-06-01.json", 0, Job(
         "3c60cb49-63e8-4b21-b9bd-26277b3fdfae", "mabtestingccybasicv11\\bugbashdb2", PG, "Backup", "InProgress",
-        start_time=ts(2021, 3, 17, 3, 0, 3, 760414), duration_seconds=0.0,
+        start_time=ts(2021, 3, 17, 3, 0, 3, 7604146), duration_seconds=0.0,
         tasks=(TaskState("Trigger Backup", "InProgress"),), has_details=True)),
 ]
 

@@ -84,7 +84,7 @@ def test_azcli_completed_job_has_size_and_tasks():
         backup_management_type="AzureIaasVM",
         operation="Backup",
         status="Completed",
-        start_time=1652436567.280134,
+        start_time=1652436567.2801342,
         end_time=1652439045.207162,
         duration_seconds=2477.9270278,
         size_bytes=11370 * MB,
@@ -122,7 +122,7 @@ def test_azcli_list_page_items_carry_no_details():
         "358ef65f-3eb5-4e01-8678-4034e514c26c",
     ]
     assert jobs[0].end_time is None
-    assert jobs[2].end_time == 1652436562.3836
+    assert jobs[2].end_time == 1652436562.3836004  # 7 digits, as far as a float allows
 
 
 def test_docs_timespan_job():
@@ -131,7 +131,7 @@ def test_docs_timespan_job():
     assert job.item == "uttestvmub1"
     assert job.duration_seconds == 1223.0896697
     assert job.size_bytes == 2332 * MB
-    assert job.start_time == 1526891740.948896
+    assert job.start_time == 1526891740.9488967
     assert job.tasks == (
         TaskState("Take Snapshot", "Completed"),
         TaskState("Transfer data to vault", "Completed"),

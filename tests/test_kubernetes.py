@@ -24,12 +24,12 @@ import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
 
-from exporter.config import ConfigError, parse_config
+from exporter.config.schema import ConfigError, parse_config
 from exporter.demo import DEMO_ESTATE
 from exporter.model import BACKUP_VAULT, RECOVERY_SERVICES, VaultRef
 
 # Being moved to exporter.polling.sharding: the import follows it at merge.
-from exporter.sharding import apply_flags, owns
+from exporter.polling.sharding import apply_flags, owns
 from exporter.simulator import EstateSpec
 from exporter.simulator.estate import Estate
 from tests.binaries import require_binary

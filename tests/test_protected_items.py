@@ -58,7 +58,8 @@ def test_sql_database_is_named_as_its_jobs_name_it() -> None:
     assert item.item == "MSSQLSERVER/msdb [sqlserver-0.shopkart.com]"
     assert item.backup_management_type == "AzureWorkload"
     assert item.protection_state == "IRPending"
-    assert item.health_status is None  # workload items have protectedItemHealthStatus, another enum
+    assert item.health_status == "IRPending"  # protectedItemHealthStatus, the workload items' own enum
+    assert item.last_error is None  # lastBackupErrorDetail.code "Success"
     assert item.last_backup_time is None
     assert item.last_recovery_point is None
     assert item.policy == "HourlyLogBackup"

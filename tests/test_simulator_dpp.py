@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
+from exporter.parsing.values import parse_duration
 from exporter.simulator import EstateSpec, Simulator
 from exporter.simulator.schedule import parse_job_id
 
@@ -87,6 +88,11 @@ def test_job_by_id_is_the_listed_job_plus_extended_info(sim, session):
         body = response.json()
         extended = body["properties"].pop("extendedInfo")
         listed[name]["properties"].pop("extendedInfo")
+        # Recorded: the list prints the duration as a TimeSpan, the GET of the same job in ISO 8601.
+        got, was = body["properties"].pop("duration"), listed[name]["properties"].pop("duration")
+        assert got.startswith("PT")
+        assert ":" in was
+        assert parse_duration(got) == parse_duration(was)
         assert body == listed[name]
         assert extended["subTasks"][0]["taskStatus"] in ("Completed", "Failed")
         if status == "Failed":

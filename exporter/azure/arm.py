@@ -18,6 +18,7 @@ Policy, in one place:
 from __future__ import annotations
 
 import base64
+import contextvars
 import json
 import logging
 import random
@@ -27,9 +28,11 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import requests
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from exporter import __version__
 from exporter.azure.credential import TokenError, TokenSource
@@ -153,7 +156,12 @@ class ArmClient:
             if url in seen:
                 raise ArmError(api, None, "PagingLoop", "nextLink repeated an earlier page")
             seen.add(url)
-            body = self._request(url, None, api, subscription_id, page=True)
+            # The nextLink's bytes go on the wire as sent (see _VerbatimTarget).
+            target = _VERBATIM_TARGET.set(url.partition(self._origin[1])[2])
+            try:
+                body = self._request(url, None, api, subscription_id, page=True)
+            finally:
+                _VERBATIM_TARGET.reset(target)
         raise ArmError(api, None, "TooManyPages", f"stopped after {max_pages} pages")
 
     def _next_url(self, link: str, api_version: str) -> str:
@@ -293,9 +301,53 @@ class ArmClient:
             self._sleep(remaining)
 
 
+# The request target (path and query) to send byte for byte, set around a nextLink request.
+_VERBATIM_TARGET: contextvars.ContextVar[str | None] = contextvars.ContextVar("verbatim_target", default=None)
+
+
+class _VerbatimTarget(HTTPConnection):
+    """Puts the nextLink's own target on the request line.
+
+    requests and urllib3 normalise every URL they send: percent-escapes are upper-cased (`%2f` →
+    `%2F`) and escaped unreserved characters decoded (`%7e` → `~`). A nextLink's query belongs to
+    Azure, whose skip tokens are opaque; so when the target urllib3 is about to send is the
+    nextLink's up to that normalisation, the nextLink's bytes are sent instead."""
+
+    def putrequest(self, method: str, url: str, skip_host: bool = False, skip_accept_encoding: bool = False) -> None:
+        verbatim = _VERBATIM_TARGET.get()
+        # Only a target that is already valid on a request line: printable ASCII, no space.
+        sendable = verbatim is not None and verbatim.isascii() and verbatim.isprintable() and " " not in verbatim
+        if verbatim is not None and sendable and _normalised(verbatim) == _normalised(url):
+            url = verbatim
+        super().putrequest(method, url, skip_host=skip_host, skip_accept_encoding=skip_accept_encoding)
+
+
+class _VerbatimTargetTLS(_VerbatimTarget, HTTPSConnection):
+    pass
+
+
+class _Pool(HTTPConnectionPool):
+    ConnectionCls = _VerbatimTarget
+
+
+class _PoolTLS(HTTPSConnectionPool):
+    ConnectionCls = _VerbatimTargetTLS
+
+
+def _normalised(target: str) -> str:
+    """A target with every escape decoded: equal for the same URL however its escapes are spelt."""
+    return unquote(target)
+
+
+class _Adapter(requests.adapters.HTTPAdapter):
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _Pool, "https": _PoolTLS}
+
+
 def _new_session(pool_size: int) -> requests.Session:
     session = requests.Session()
-    adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=max(pool_size, 4), max_retries=0)
+    adapter = _Adapter(pool_connections=4, pool_maxsize=max(pool_size, 4), max_retries=0)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     session.headers["User-Agent"] = f"azure-backup-exporter/{__version__}"

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from exporter.exposition.job_families import VAULT_LABELS, _state_set  # one state-set rule for every family (SPEC §6)
-from exporter.parsing.protected_items import HEALTH_STATUSES, PROTECTION_STATES
+from exporter.parsing.protected_items import PROTECTION_STATES, health_values
 from exporter.store.inventory_store import InventorySnapshot, VaultInventory
 
 # The job metrics' item labels without `operation`: the two families join on these.
@@ -35,18 +36,37 @@ class InventoryCollector(Collector):
         azure_backup_protected_item_protection_state{…,protection_state="IRPending"} 0.0
         azure_backup_protected_item_health_status{…,health_status="Passed"} 1.0
         azure_backup_protected_item_health_status{…,health_status="ActionRequired"} 0.0
+        azure_backup_protected_item_last_backup_error_info{…,error_code="UserErrorSQLNoSysadminMembership"} 1.0
         azure_backup_protected_items{subscription_id=…,resource_group=…,vault=…,protection_state="Protected"} 11.0
         azure_backup_protected_items{…,protection_state="ProtectionStopped"} 1.0
         azure_backup_exporter_inventory_up{subscription_id=…,resource_group=…,vault=…} 1.0
         azure_backup_exporter_inventory_last_success_timestamp_seconds{…} 1.7637e+09
 
-    `health_status` exists for VMs only (Azure sends healthStatus for AzureIaaSVMProtectedItem alone);
-    the timestamps are absent for an item never backed up. Both state sets always show every known
+    `health_status` is a VM's healthStatus (Passed, ActionRequired, …) or a workload item's
+    protectedItemHealthStatus (Healthy, Unhealthy, IRPending, …); file shares have neither. The
+    last backup error exists for workload items whose lastBackupErrorDetail is not "Success"; the
+    timestamps are absent for an item never backed up. Both state sets always show every known
     value (0 or 1); an unknown value appears verbatim.
+
+    Item names join case-insensitively: a SQL database's protected item and its jobs spell its name
+    in different cases (Microsoft's REST docs for one vault: "msdb" in the item, "msDB" in its
+    jobs), so an inventory item that matches a job series' item but for case is exported under the
+    jobs' spelling, and `on (…, item)` joins hold. `job_items` gives the job series' label tuples
+    (subscription_id, resource_group, vault, backup_management_type, item, …).
     """
 
-    def __init__(self, source: Callable[[], InventorySnapshot | None]) -> None:
+    def __init__(
+        self,
+        source: Callable[[], InventorySnapshot | None],
+        job_items: Callable[[], Iterable[tuple[str, ...]]] = tuple,
+    ) -> None:
         self._source = source
+        self._job_items = job_items
+
+    def _job_spellings(self) -> dict[tuple[str, ...], str]:
+        """(subscription_id, resource_group, vault, backup_management_type, casefolded item) → the
+        jobs' spelling of the item."""
+        return {(*key[:4], key[4].casefold()): key[4] for key in self._job_items()}
 
     def collect(self) -> Iterator[Metric]:
         snapshot = self._source()
@@ -68,10 +88,19 @@ class InventoryCollector(Collector):
         state = gauge("azure_backup_protected_item_protection_state",
                       "The item's protectionState (1) among the known states (0).", ["protection_state"])
         health = gauge("azure_backup_protected_item_health_status",
-                       "The item's healthStatus (1) among the known values (0); VMs only.", ["health_status"])
+                       "The item's health (1) among the known values (0): healthStatus of VMs, "
+                       "protectedItemHealthStatus of workload items.", ["health_status"])
+        last_error = gauge("azure_backup_protected_item_last_backup_error_info",
+                           "The error of the item's last backup (lastBackupErrorDetail); workload items.",
+                           ["error_code"])
+        spellings = self._job_spellings()
         for vault in vaults:
+            # Two items that differ only in case keep their own names: one series each.
+            folded = Counter((item.backup_management_type, item.item.casefold()) for item in vault.items)
             for item in vault.items:
-                labels = [*vault.ref.labels, item.backup_management_type, item.item]
+                key = (item.backup_management_type, item.item.casefold())
+                name = spellings.get((*vault.ref.labels, *key), item.item) if folded[key] == 1 else item.item
+                labels = [*vault.ref.labels, item.backup_management_type, name]
                 info.add_metric([*labels, item.policy, item.workload_type, item.protected_item_type,
                                  item.container_name, item.source_resource_id, item.last_backup_status or ""], 1.0)
                 if item.last_backup_time is not None:
@@ -80,8 +109,10 @@ class InventoryCollector(Collector):
                     recovery_point.add_metric(labels, item.last_recovery_point)
                 _state_set(state, labels, item.protection_state, PROTECTION_STATES)
                 if item.health_status is not None:
-                    _state_set(health, labels, item.health_status, HEALTH_STATUSES)
-        yield from (info, last_backup, recovery_point, state, health)
+                    _state_set(health, labels, item.health_status, health_values(item))
+                if item.last_error is not None:
+                    last_error.add_metric([*labels, item.last_error], 1.0)
+        yield from (info, last_backup, recovery_point, state, health, last_error)
 
     def _vault_families(self, vaults: tuple[VaultInventory, ...]) -> Iterator[Metric]:
         count = GaugeMetricFamily("azure_backup_protected_items",

@@ -71,10 +71,15 @@ class Publisher:
         self.registry.register(self._collector)
         # The inventory has its own thread and interval; its snapshot is rendered beside the jobs'.
         self._inventory: InventorySnapshot | None = None
-        self.registry.register(InventoryCollector(lambda: self._inventory))
+        # Inventory items take the job series' spelling of their names (they join case-insensitively).
+        self.registry.register(InventoryCollector(lambda: self._inventory, self._job_items))
         # Both pollers publish: one render at a time, so the newer never loses to the older.
         self._lock = threading.Lock()
         self.current = self._render(ready=False, vaults=())
+
+    def _job_items(self) -> tuple[tuple[str, ...], ...]:
+        published = self._published
+        return () if published is None else tuple(key for key, _ in published.snapshot.items)
 
     def set_vault_tags(self, vault_tags: Sequence[str]) -> None:
         """A reloaded config may export other tags; takes effect at the next publish."""

@@ -123,13 +123,15 @@ def parse_dpp_job(raw: Mapping[str, Any], errors: Counter[str]) -> Job | None:
     missing or unreadable falls back to endTime - startTime. `errorDetails[0]` gives `error_code`
     (`code`) and `error_title` (`message`, whitespace collapsed), both cut to MAX_LABEL_CHARS;
     `isRetryable` and `isUserError` are not exported (they describe the error, not the job).
-    From `extendedInfo` (single-job GET only): size from `dataTransferredInBytes` (bytes) and
+    From `extendedInfo` (single-job GET only): size from `dataTransferredInBytes` (bytes), or when
+    that is null (a disk's snapshot moves nothing to the vault) the disk's size from
+    `subTasks[].additionalDetails.OriginalDatasourceSizeInBytes` (recorded live), and
     tasks from `subTasks` (`taskName`, `taskStatus` normalised like job statuses). Backup vault
     jobs report no progress percentage (only `progressEnabled`/`progressUrl`).
 
     Error fields, a fixed set: job, id, name, properties, backupInstanceFriendlyName,
     dataSourceType, operationCategory, operation, status, startTime, endTime, duration,
-    errorDetails, extendedInfo, dataTransferredInBytes, subTasks.
+    errorDetails, extendedInfo, dataTransferredInBytes, OriginalDatasourceSizeInBytes, subTasks.
     """
     if not is_object(raw):
         errors["job"] += 1
@@ -158,6 +160,8 @@ def parse_dpp_job(raw: Mapping[str, Any], errors: Counter[str]) -> Job | None:
     elif extended is not None:
         size = read_value(extended.get("dataTransferredInBytes"), _bytes, "dataTransferredInBytes", errors)
         sub_tasks = extended.get("subTasks")
+        if size is None:
+            size = _original_size(sub_tasks, errors)
         if sub_tasks is not None:
             tasks = read_tasks(sub_tasks, errors, field="subTasks", keys=("taskName", "taskStatus"),
                                status_of=normalise_status)
@@ -202,6 +206,17 @@ def _text(value: object, field: str, errors: Counter[str]) -> str | None:
 
 def _bytes(value: object) -> float | None:
     return parse_size(value, "B")
+
+
+def _original_size(sub_tasks: object, errors: Counter[str]) -> float | None:
+    """The first `OriginalDatasourceSizeInBytes` ("4294967296") among the sub-tasks' details."""
+    if not isinstance(sub_tasks, list):
+        return None  # read_tasks counts a malformed subTasks
+    for task in sub_tasks:
+        details = task.get("additionalDetails") if is_object(task) else None
+        if is_object(details) and details.get("OriginalDatasourceSizeInBytes") is not None:
+            return read_value(details["OriginalDatasourceSizeInBytes"], _bytes, "OriginalDatasourceSizeInBytes", errors)
+    return None
 
 
 def _operation(category: object, operation: object, errors: Counter[str]) -> str:

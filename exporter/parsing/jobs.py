@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any, Final, TypeGuard
@@ -92,8 +93,9 @@ def parse_job(raw: Mapping[str, Any], errors: Counter[str]) -> Job | None:
 
     `duration` missing or unreadable falls back to endTime - startTime when both are known and in
     order; a missing `endTime` (a job still running) is not an error. `errorDetails[0]` gives
-    `error_code` (a number becomes its decimal string) and `error_title` (`errorTitle`, else
-    `errorString`), both cut to MAX_LABEL_CHARS. `has_details` means `extendedInfo` was sent.
+    `error_code` (a number becomes its decimal string) and `error_title` (`errorTitle`; without
+    one, as file-share errors come, the code, else the first clause of `errorString`), both cut to
+    MAX_LABEL_CHARS. `has_details` means `extendedInfo` was sent.
 
     Error fields, a fixed set (they become label values): job, id, name, properties,
     entityFriendlyName, backupManagementType, operation, status, startTime, endTime, duration,
@@ -270,11 +272,24 @@ def _first_error(details: object, errors: Counter[str]) -> tuple[str | None, str
     code = first.get("errorCode")
     if isinstance(code, int) and not isinstance(code, bool):
         code = str(code)
-    # The title is a stable identifier; errorString is prose, used only when there is no title.
+    # The title is a stable identifier. File-share errors have none (AzureStorageErrorInfo: code,
+    # string, recommendations): their code stands in, and only without a code does the prose's
+    # first clause, never a whole sentence that would make a label value per wording.
     title = _error_text(first.get("errorTitle"), errors)
+    code_text = _error_text(code, errors)
     if title is None:
-        title = _error_text(first.get("errorString"), errors)
-    return _error_text(code, errors), title
+        title = code_text or _first_clause(_error_text(first.get("errorString"), errors))
+    return code_text, title
+
+
+def _first_clause(text: str | None) -> str | None:
+    if text is None:
+        return None
+    clause = _CLAUSE_END.split(text, maxsplit=1)[0].strip()
+    return clause or None
+
+
+_CLAUSE_END = re.compile(r"[.,;:!?]\s|[.!?]$|\s[-\u2013]\s")
 
 
 def _error_text(value: object, errors: Counter[str]) -> str | None:

@@ -7,7 +7,8 @@ specification/recoveryservicesbackup/…/stable/2025-08-01/bms.json, definitions
 containerName, sourceResourceId, policyId, policyName, lastRecoveryPoint; discriminator
 protectedItemType) and its subtypes `AzureIaaSVMProtectedItem` (friendlyName, protectionState,
 healthStatus, lastBackupStatus, lastBackupTime), `AzureVmWorkloadProtectedItem` (friendlyName,
-serverName, parentName, protectionState, lastBackupStatus, lastBackupTime — no healthStatus) and
+serverName, parentName, protectionState, lastBackupStatus, lastBackupTime — no healthStatus, but
+protectedItemHealthStatus and lastBackupErrorDetail) and
 `AzureFileshareProtectedItem` (friendlyName, protectionState, lastBackupStatus, lastBackupTime — no
 healthStatus). Example body: examples/2025-02-01/AzureIaasVm/BackupProtectedItems_List.json.
 
@@ -22,10 +23,18 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any, Final, NamedTuple
 
-from exporter.parsing.jobs import UNKNOWN
+from exporter.parsing.jobs import MAX_LABEL_CHARS, UNKNOWN
 from exporter.parsing.values import parse_time
 
-__all__ = ["HEALTH_STATUSES", "PROTECTION_STATES", "ProtectedItem", "item_label", "parse_protected_item"]
+__all__ = [
+    "HEALTH_STATUSES",
+    "PROTECTION_STATES",
+    "WORKLOAD_HEALTH_STATUSES",
+    "ProtectedItem",
+    "health_values",
+    "item_label",
+    "parse_protected_item",
+]
 
 # bms.json enum ProtectionState (the same seven values on every protected item subtype).
 PROTECTION_STATES: Final[tuple[str, ...]] = (
@@ -39,7 +48,12 @@ PROTECTION_STATES: Final[tuple[str, ...]] = (
 )
 # bms.json enum HealthStatus; only AzureIaaSVMProtectedItem has `healthStatus`.
 HEALTH_STATUSES: Final[tuple[str, ...]] = ("Passed", "ActionRequired", "ActionSuggested", "Invalid")
+# bms.json enum ProtectedItemHealthStatus: `protectedItemHealthStatus` of workload items (SQL, SAP
+# HANA and ASE databases in a VM), their counterpart of a VM's healthStatus.
+WORKLOAD_HEALTH_STATUSES: Final[tuple[str, ...]] = ("Healthy", "Unhealthy", "NotReachable", "IRPending", "Invalid")
 _WORKLOAD = "AzureWorkload"
+# lastBackupErrorDetail.code of an item whose last backup did not fail (rsv_docs_sqlvm_protected_item).
+_NO_ERROR = "Success"
 
 
 class ProtectedItem(NamedTuple):
@@ -55,13 +69,19 @@ class ProtectedItem(NamedTuple):
     protected_item_type: str
     workload_type: str
     protection_state: str
-    health_status: str | None = None  # VMs only
+    health_status: str | None = None  # VMs: healthStatus; workload items: protectedItemHealthStatus
     last_backup_status: str | None = None
     last_backup_time: float | None = None
     last_recovery_point: float | None = None
     policy: str = ""  # "" when no policy is attached (protection stopped)
     container_name: str = ""
     source_resource_id: str = ""
+    last_error: str | None = None  # workload items: lastBackupErrorDetail.code, None when "Success"
+
+
+def health_values(item: ProtectedItem) -> tuple[str, ...]:
+    """The known values of the item's health_status: a VM's enum or a workload item's."""
+    return WORKLOAD_HEALTH_STATUSES if item.backup_management_type == _WORKLOAD else HEALTH_STATUSES
 
 
 def item_label(props: Mapping[str, Any], management: str, errors: Counter[str]) -> str:
@@ -93,12 +113,14 @@ def parse_protected_item(raw: object, errors: Counter[str]) -> ProtectedItem | N
     Labels: friendlyName missing → the last `;` part of `name`, else "unknown", counted either way;
     protectionState and protectedItemType missing → "unknown", counted (every item has them);
     backupManagementType and workloadType missing → "unknown", not counted (read-only, optional in
-    the schema). healthStatus, lastBackupStatus, the times, policy, container and source resource
-    are optional: missing is None or "", unreadable is counted.
+    the schema). healthStatus (protectedItemHealthStatus for AzureWorkload items), lastBackupStatus,
+    the times, policy, container and source resource are optional: missing is None or "",
+    unreadable is counted. `last_error` is the code of a workload item's lastBackupErrorDetail.
 
     Error fields: protectedItem, properties, friendlyName, protectionState, protectedItemType,
-    backupManagementType, workloadType, healthStatus, lastBackupStatus, lastBackupTime,
-    lastRecoveryPoint, policyName, policyId, containerName, sourceResourceId.
+    backupManagementType, workloadType, healthStatus, protectedItemHealthStatus, lastBackupStatus,
+    lastBackupTime, lastRecoveryPoint, policyName, policyId, containerName, sourceResourceId,
+    lastBackupErrorDetail.
     """
     if not isinstance(raw, Mapping):
         errors["protectedItem"] += 1
@@ -111,20 +133,35 @@ def parse_protected_item(raw: object, errors: Counter[str]) -> ProtectedItem | N
     item = item_label(props, management, errors)
     if item == UNKNOWN and isinstance(raw.get("name"), str) and raw["name"]:
         item = raw["name"].rpartition(";")[2] or UNKNOWN
+    workload = management == _WORKLOAD
     return ProtectedItem(
         item=item,
         backup_management_type=management,
         protected_item_type=_label(props, "protectedItemType", errors, required=True),
         workload_type=_label(props, "workloadType", errors, required=False),
         protection_state=_label(props, "protectionState", errors, required=True),
-        health_status=_optional_text(props, "healthStatus", errors),
+        health_status=_optional_text(props, "protectedItemHealthStatus" if workload else "healthStatus", errors),
         last_backup_status=_optional_text(props, "lastBackupStatus", errors),
         last_backup_time=_time(props, "lastBackupTime", errors),
         last_recovery_point=_time(props, "lastRecoveryPoint", errors),
         policy=_policy(props, errors),
         container_name=_optional_text(props, "containerName", errors) or "",
         source_resource_id=_optional_text(props, "sourceResourceId", errors) or "",
+        last_error=_last_error(props, errors) if workload else None,
     )
+
+
+def _last_error(props: Mapping[str, Any], errors: Counter[str]) -> str | None:
+    """lastBackupErrorDetail `{code, message}` → its code; "Success" (no error) → None."""
+    detail = props.get("lastBackupErrorDetail")
+    if detail is None:
+        return None
+    code = detail.get("code") if isinstance(detail, Mapping) else None
+    if not isinstance(code, str):
+        errors["lastBackupErrorDetail"] += 1
+        return None
+    code = code.strip()[:MAX_LABEL_CHARS]
+    return None if code in ("", _NO_ERROR) else code
 
 
 def _label(props: Mapping[str, Any], field: str, errors: Counter[str], *, required: bool) -> str:

@@ -187,7 +187,8 @@ def list_jobs(sim: Simulator, request: Request, match: re.Match[str]) -> Respons
     hi = as_of if query.end is None else query.end
     keys = estate.window(vault, lo, hi, as_of, query.job_filter)
     size = estate.spec.page_size
-    texts = estate.list_json(vault, keys[offset : offset + size], as_of)
+    dialect = wire.Dialect.of(request.query.get("api-version"))
+    texts = estate.list_json(vault, keys[offset : offset + size], as_of, dialect)
     link = None
     if offset + size < len(keys):
         link = f"api-version={NEXT_LINK_API_VERSION}"
@@ -197,7 +198,7 @@ def list_jobs(sim: Simulator, request: Request, match: re.Match[str]) -> Respons
     return _page(sim, request, texts, link)
 
 
-def get_job(sim: Simulator, _request: Request, match: re.Match[str]) -> Response:
+def get_job(sim: Simulator, request: Request, match: re.Match[str]) -> Response:
     vault = _vault_or_404(sim, match)
     if isinstance(vault, Response):
         return vault
@@ -205,7 +206,8 @@ def get_job(sim: Simulator, _request: Request, match: re.Match[str]) -> Response
     found = sim.estate.find_job(vault, job_name, sim.estate.now())
     if found is None:
         return arm_error(404, "ResourceNotFound", f"The job '{job_name}' was not found in vault '{vault.name}'.")
-    return json_response(200, sim.estate.renderer.details(vault, *found))
+    dialect = wire.Dialect.of(request.query.get("api-version"))
+    return json_response(200, sim.estate.renderer.details(vault, *found, dialect))
 
 
 _SUBSCRIPTION = r"/subscriptions/(?P<sub>[^/]+)"

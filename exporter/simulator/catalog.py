@@ -14,15 +14,17 @@ LOCATIONS: tuple[str, ...] = ("westeurope", "northeurope", "eastus2", "uksouth",
 VM_ROLES: tuple[str, ...] = ("app", "web", "api", "batch", "etl", "jump", "dc", "cache", "queue", "report")
 # Database names are free-form in SQL Server: a backslash and double quotes are legal, and they
 # are exactly what a Prometheus label value must escape. Index 2 and 4 land in the first vault.
+# Mixed case (5, 7) as real estates have it: jobs keep the database's case, its protected item
+# lower-cases it (the docs' "msDB" job of the "msdb" item).
 SQL_DATABASES: tuple[str, ...] = (
     "sales",
     "inventory",
     'crm "eu"',
     "payroll",
     "ledger\\archive",
-    "reporting",
+    "ReportingDW",
     "orders",
-    "hr",
+    "HR",
     "telemetry",
     "billing",
 )

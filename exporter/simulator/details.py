@@ -1,6 +1,8 @@
 """What only the single-job GET shows: `extendedInfo` (tasks, property bag, progress) and, for a
 failed job, `errorDetails`. Shapes from azcli_recording_GET_job_*, rsv_GetJobDetails and
-rsv_docs_sqlvm_failed_workload_job."""
+rsv_docs_sqlvm_failed_workload_job, field by field as each job type's SDK model has them: only VM
+jobs report `progressPercentage` and task durations (the recorded SQL task has no duration), and
+file-share errors have no `errorTitle` (AzureStorageErrorInfo: code, string, recommendations)."""
 
 from __future__ import annotations
 
@@ -8,36 +10,34 @@ from typing import Any
 
 from exporter.simulator.catalog import FILE_SHARE_ERRORS, SQL_ERRORS, VM_ERRORS, ErrorInfo
 from exporter.simulator.formats import date_of, iso_duration, timespan_duration
-from exporter.simulator.resources import FILE_SHARE, SQL, VM, ProtectedItem, Vault
+from exporter.simulator.resources import FILE_SHARE, SQL, VM, ProtectedItem
 from exporter.simulator.schedule import TICKS_PER_SECOND, JobFacts, JobKind
 
 _ERRORS = {VM: VM_ERRORS, SQL: SQL_ERRORS, FILE_SHARE: FILE_SHARE_ERRORS}
 
 
-def add_details(properties: dict[str, Any], vault: Vault, item: ProtectedItem, facts: JobFacts) -> None:
+def add_details(properties: dict[str, Any], item: ProtectedItem, facts: JobFacts, *, timespan: bool) -> None:
     """Add errorDetails and extendedInfo to a listed job's `properties`."""
     if facts.status == "Failed":
-        error = _error(item, facts)
-        properties["errorDetails"] = [
-            {
-                "errorCode": error.code,
-                "errorString": error.message,
-                "errorTitle": error.title,
-                "recommendations": [error.recommendation],
-            }
-        ]
+        error = error_of(item, facts)
+        entry: dict[str, Any] = {"errorCode": error.code, "errorString": error.message}
+        if item.workload != FILE_SHARE:
+            entry["errorTitle"] = error.title
+        entry["recommendations"] = [error.recommendation]
+        properties["errorDetails"] = [entry]
     extended: dict[str, Any] = {
-        "tasksList": _tasks(vault, item, facts),
+        "tasksList": _tasks(item, facts, timespan=timespan),
         "propertyBag": _property_bag(item, facts),
     }
-    if not facts.finished:
+    if not facts.finished and item.workload == VM:
         extended["progressPercentage"] = round(100.0 * facts.elapsed / facts.duration, 2)
     if item.workload == VM and facts.kind is JobKind.BACKUP:
         extended["internalPropertyBag"] = {"IsInstantRpJob": "True"}
     properties["extendedInfo"] = extended
 
 
-def _error(item: ProtectedItem, facts: JobFacts) -> ErrorInfo:
+def error_of(item: ProtectedItem, facts: JobFacts) -> ErrorInfo:
+    """The error a failed job of `item` reports."""
     errors = _ERRORS[item.workload]
     # An item that keeps failing keeps failing for one reason, as a broken VM agent would.
     persistent = item.always_fails_from is not None and facts.start >= item.always_fails_from
@@ -56,7 +56,7 @@ def _task_names(item: ProtectedItem, kind: JobKind) -> tuple[str, ...]:
     return ("Transfer data to vault",)
 
 
-def _tasks(vault: Vault, item: ProtectedItem, facts: JobFacts) -> list[dict[str, str]]:
+def _tasks(item: ProtectedItem, facts: JobFacts, *, timespan: bool) -> list[dict[str, str]]:
     names = _task_names(item, facts.kind)
     count = len(names)
     if not count:
@@ -74,9 +74,12 @@ def _tasks(vault: Vault, item: ProtectedItem, facts: JobFacts) -> list[dict[str,
         statuses = ["Completed"] * (count - 1) + ["Cancelled"]
     else:
         statuses = ["Completed"] * count
-    # Recorded task durations are always zero ("PT0S", "00:00:00").
-    zero = timespan_duration(0) if vault.timespan_durations else iso_duration(0)
-    return [{"taskId": name, "duration": zero, "status": status} for name, status in zip(names, statuses, strict=True)]
+    pairs = zip(names, statuses, strict=True)
+    if item.workload != VM:
+        return [{"taskId": name, "status": status} for name, status in pairs]
+    # Recorded VM task durations are always zero ("PT0S", "00:00:00").
+    zero = timespan_duration(0) if timespan else iso_duration(0)
+    return [{"taskId": name, "duration": zero, "status": status} for name, status in pairs]
 
 
 def _size_mb(item: ProtectedItem, facts: JobFacts) -> int:

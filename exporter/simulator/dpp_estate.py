@@ -62,6 +62,7 @@ class BackupInstance(NamedTuple):
     datastore: str  # where backups go: OperationalStore, OperationalTierStore or VaultStore
     size_bytes: int | None  # typical data transferred per backup; None: snapshots move nothing
     series: tuple[Series, ...]
+    source_size_bytes: int | None = None  # a disk's provisioned size (OriginalDatasourceSizeInBytes)
 
     def series_of(self, kind: int) -> Series | None:
         return next((s for s in self.series if s.kind == kind), None)
@@ -136,8 +137,9 @@ class DataProtectionEstate:
         shape = i % 5
         if shape == 0:
             name = f"disk-{VM_ROLES[w_name % len(VM_ROLES)]}-{number:03d}"
+            disk_size = 4 * _GIB << w_size % 6  # managed disk sizes: 4 GiB (as recorded) to 128 GiB
             return BackupInstance(i, name, "Microsoft.Compute/disks", f"{source}/Microsoft.Compute/disks/{name}", name,
-                                  None, "diskpolicy", "OperationalTierStore", None, tuple(series))
+                                  None, "diskpolicy", "OperationalTierStore", None, tuple(series), disk_size)
         if shape == 1:
             account = f"st{team}{number:03d}"
             return BackupInstance(i, account, "Microsoft.Storage/storageAccounts/blobServices",

@@ -1,8 +1,11 @@
 """What backup-vault jobs look like on the wire (the Data Protection API's AzureBackupJob).
 
 List items as recorded live (azure-cli-extensions `test_dataprotection_job_list_and_show`,
-api-version 2024-04-01): every property present, `extendedInfo: null`, `errorDetails` inline for
-a failed job, TimeSpan durations. The single-job GET adds `extendedInfo` (dpp_GetJob).
+api-version 2024-04-01, tests/fixtures/azure/dpp_azcli_recording_job_list_and_show_2024-04-01.json):
+every property present, an `etag`, `extendedInfo: null`, `errorDetails` inline for a failed job,
+TimeSpan durations. The single-job GET of the same recording prints its duration in ISO 8601 and
+adds `extendedInfo`: `targetRecoverPoint` an object, and for a disk `dataTransferredInBytes: null`
+with the disk's size in `subTasks[].additionalDetails.OriginalDatasourceSizeInBytes`.
 Statuses: odd vaults print the spec examples' words (Started, Succeeded), even ones the live
 traffic's (InProgress, Completed), so both vocabularies reach the exporter.
 """
@@ -11,8 +14,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from exporter.simulator.formats import format_time, timespan_duration
-from exporter.simulator.schedule import JobFacts, JobKind
+from exporter.simulator.formats import format_time, iso_duration, timespan_duration
+from exporter.simulator.schedule import TICKS_PER_SECOND, JobFacts, JobKind
 
 if TYPE_CHECKING:
     from exporter.simulator.dpp_estate import BackupInstance, BackupVault
@@ -50,6 +53,7 @@ def list_item(vault: BackupVault, instance: BackupInstance, facts: JobFacts) -> 
         "sourceDataStoreType": None if backup else instance.datastore,
         "destinationDataStoreName": instance.datastore if backup else None,
         "progressEnabled": False,
+        "etag": _etag(facts),
         "sourceSubscriptionID": vault.subscription_id,
         "dataSourceLocation": vault.location,
         "startTime": format_time(facts.start),
@@ -78,22 +82,29 @@ def list_item(vault: BackupVault, instance: BackupInstance, facts: JobFacts) -> 
 def details(vault: BackupVault, instance: BackupInstance, facts: JobFacts) -> dict[str, Any]:
     """A job as `GET …/backupJobs/{id}` returns it: the list item plus extendedInfo."""
     body = list_item(vault, instance, facts)
+    body["properties"]["duration"] = iso_duration(facts.elapsed)
     backup = facts.kind is JobKind.BACKUP
+    succeeded = backup and facts.status in ("Completed", "CompletedWithWarnings")
     transferred = None
-    if backup and instance.size_bytes is not None and facts.status in ("Completed", "CompletedWithWarnings"):
+    if succeeded and instance.size_bytes is not None:
         transferred = float(int(instance.size_bytes * facts.size_fraction))
     task_status = "Started" if not facts.finished else {"CompletedWithWarnings": "Completed"}.get(
         facts.status, facts.status)
+    task_details = {"TaskId": facts.activity_id, "DatasourceType": instance.data_source_type}
+    if succeeded and instance.source_size_bytes is not None:
+        task_details = {"OriginalDatasourceSizeInBytes": str(instance.source_size_bytes), **task_details}
+    # The recorded recovery point has a real id and .NET's "no time" (DateTime.MinValue).
+    target = {"recoveryPointID": facts.activity_id.replace("-", ""), "recoveryPointTime": "0001-01-01T00:00:00Z"}
     body["properties"]["extendedInfo"] = {
-        "additionalDetails": {"RetentionTag": "Default", "TaskId": facts.activity_id} if backup else {},
+        "additionalDetails": {"RetentionTag": "Default"} if backup else {},
         "dataTransferredInBytes": transferred,
         "recoveryDestination": None,
         "backupInstanceState": None,
         "sourceRecoverPoint": None,
-        "targetRecoverPoint": None,
+        "targetRecoverPoint": target if succeeded else None,
         "warningDetails": None,
         "subTasks": [{
-            "additionalDetails": {"DatasourceType": instance.data_source_type, "TaskId": facts.activity_id},
+            "additionalDetails": task_details,
             "taskId": 1,
             "taskName": "Trigger Backup" if backup else "Trigger Restore",
             "taskProgress": None,
@@ -101,6 +112,13 @@ def details(vault: BackupVault, instance: BackupInstance, facts: JobFacts) -> di
         }],
     }
     return body
+
+
+def _etag(facts: JobFacts) -> str:
+    # Recorded: W/"datetime'2025-02-25T12%3A03%3A50.1966422Z'" - the job's last change, a moment
+    # after its end (or its start while it runs), with the colons escaped.
+    changed = facts.end + TICKS_PER_SECOND // 3 if facts.finished else facts.start
+    return "W/\"datetime'" + format_time(changed).replace(":", "%3A") + "'\""
 
 
 def _error(facts: JobFacts) -> dict[str, Any]:

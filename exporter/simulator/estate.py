@@ -94,7 +94,6 @@ class Estate:
             name=f"rsv-{team}-{g + 1:02d}",
             location=LOCATIONS[(g * 5 + subscription.index) % len(LOCATIONS)],
             tags={"team": team, "env": subscription.environment},
-            timespan_durations=g % 2 == 1,
         )
 
     def vault_refs(self) -> list[tuple[str, str, str]]:
@@ -143,7 +142,9 @@ class Estate:
         elif i % 12 == 7:
             shape = file_share(vault, i)
         else:
-            shape = virtual_machine(vault, vault.index * spec.items_per_vault + i + 1, w_name, w_size)
+            # A few VMs are classic ones, as estates that began before Resource Manager still have.
+            classic = (vault.index + i) % 8 == 5
+            shape = virtual_machine(vault, vault.index * spec.items_per_vault + i + 1, w_name, w_size, classic=classic)
         series.append(make(JobKind.CONFIGURE, base - min(to_ticks(CONFIGURE_LEAD_SECONDS), period // 2), 0, None))
         if spec.restore_ratio > 0:
             series.append(make(JobKind.RESTORE, base + period // 2, period, deleted_at))
@@ -162,6 +163,7 @@ class Estate:
             always_fails_from=always_fails_from,
             deleted_at=deleted_at,
             storage_account=shape.storage_account,
+            classic=shape.classic,
         )
 
     # --- jobs ------------------------------------------------------------------------------
@@ -211,7 +213,9 @@ class Estate:
     def facts(self, vault: Vault, item: ProtectedItem, series: Series, k: int, as_of: int) -> JobFacts:
         return self.schedule.facts(vault.index, item.index, series, k, as_of, always_fails_from=item.always_fails_from)
 
-    def list_json(self, vault: Vault, keys: list[JobKey], as_of: int) -> list[str]:
+    def list_json(
+        self, vault: Vault, keys: list[JobKey], as_of: int, dialect: wire.Dialect = wire.CURRENT
+    ) -> list[str]:
         """The wire form of `keys` (list shape: no extendedInfo), one JSON text per job."""
         items, render, facts = self.items(vault), self.renderer.list_json, self.schedule.facts
         out = []
@@ -222,7 +226,7 @@ class Estate:
             if series is None:
                 raise LookupError(f"item {item_index} of vault {g} has no series {kind}")
             job = facts(g, item_index, series, k, as_of, always_fails_from=item.always_fails_from)
-            out.append(render(vault, item, job))
+            out.append(render(vault, item, job, dialect))
         return out
 
     def find_job(self, vault: Vault, job_name: str, as_of: int) -> tuple[ProtectedItem, JobFacts] | None:
@@ -263,6 +267,7 @@ class Estate:
         *,
         as_of: float | None = None,
         job_filter: JobFilter = NO_FILTER,
+        api_version: str | None = None,
     ) -> list[dict[str, Any]]:
         """Jobs that started in [start, end] (epoch seconds or aware datetimes), newest first,
         as the list route serves them. No bounds: the whole history."""
@@ -270,12 +275,20 @@ class Estate:
         now = self.now() if as_of is None else to_ticks(as_of)
         lo = now - self.history if start is None else _ticks_of(start)
         hi = now if end is None else _ticks_of(end)
-        return [json.loads(text) for text in self.list_json(vault, self.window(vault, lo, hi, now, job_filter), now)]
+        keys = self.window(vault, lo, hi, now, job_filter)
+        return [json.loads(text) for text in self.list_json(vault, keys, now, wire.Dialect.of(api_version))]
 
     def job(
-        self, subscription_id: str, resource_group: str, vault_name: str, job_name: str, *, as_of: float | None = None
+        self,
+        subscription_id: str,
+        resource_group: str,
+        vault_name: str,
+        job_name: str,
+        *,
+        as_of: float | None = None,
+        api_version: str | None = None,
     ) -> dict[str, Any] | None:
         """One job with extendedInfo, as the GET route serves it; None if it does not exist."""
         vault = self._vault_or_raise(subscription_id, resource_group, vault_name)
         found = self.find_job(vault, job_name, self.now() if as_of is None else to_ticks(as_of))
-        return None if found is None else self.renderer.details(vault, found[0], found[1])
+        return None if found is None else self.renderer.details(vault, *found, wire.Dialect.of(api_version))

@@ -76,7 +76,9 @@ class Handler(BaseHTTPRequestHandler):
         # Recorded before answering: a client that has its answer always finds it recorded.
         status = 0 if response is None else response.status
         simulator.record(
-            RecordedRequest(method, parts.path, query, api, status, time.time(), headers.get("user-agent", ""))
+            RecordedRequest(
+                method, parts.path, query, api, status, time.time(), headers.get("user-agent", ""), self.path
+            )
         )
         if response is None:
             self._reset()

@@ -6,7 +6,7 @@ or log), lastRecoveryPoint from its latest successful one, protectionState Prote
 DeleteBackupData job (soft delete keeps the item listed, scheduled for deferred delete),
 healthStatus ActionRequired (VMs) or protectionState ProtectionError (databases, file shares) while
 an item keeps failing. `EstateSpec.never_backed_up_items` adds items to the first vault that have no
-jobs at all (IRPending).
+jobs at all (IRPending): VMs and SQL databases in turn.
 
 Shapes: Azure/azure-rest-api-specs recoveryservicesbackup bms.json (AzureIaaSVMProtectedItem,
 AzureVmWorkloadProtectedItem, AzureFileshareProtectedItem) and its example
@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, overload
 
 # The job routes' paging and vault look-up: one implementation of each for every route.
 from exporter.simulator.arm import _VAULT, _offset_paging, _vault_or_404
+from exporter.simulator.details import error_of
 from exporter.simulator.estate import Estate
 from exporter.simulator.formats import format_time
 from exporter.simulator.resources import FILE_SHARE, SQL, VM, ProtectedItem, Vault
@@ -80,15 +81,17 @@ def item_body(estate: Estate, vault: Vault, item: ProtectedItem, as_of: int) -> 
     unhealthy = failing or (finished is not None and finished.status not in _SUCCESS)
     props: dict[str, Any] = {}
     if item.workload == VM:
-        host_group = item.container_name.split(";")[1]
+        # Classic VMs: examples/2025-02-01/AzureIaasVm/BackupProtectedItems_List.json.
+        provider = "Microsoft.ClassicCompute" if item.classic else "Microsoft.Compute"
+        host_group = vault.resource_group if item.classic else item.container_name.split(";")[1]
         vm_id = (f"/subscriptions/{vault.subscription_id}/resourceGroups/{host_group}"
-                 f"/providers/Microsoft.Compute/virtualMachines/{item.name}")
+                 f"/providers/{provider}/virtualMachines/{item.name}")
         name = f"VM;{item.container_name}"
         container_path = f"IaasVMContainer;{item.container_name}"
         props |= {"friendlyName": item.name, "virtualMachineId": vm_id}
         props |= _status(state, "Unhealthy" if unhealthy else "Healthy", finished.status if finished else "IRPending")
         props["healthStatus"] = "ActionRequired" if failing else "Passed"
-        props |= {"protectedItemType": "Microsoft.Compute/virtualMachines", "workloadType": "VM",
+        props |= {"protectedItemType": f"{provider}/virtualMachines", "workloadType": "VM",
                   "sourceResourceId": vm_id}
     elif item.workload == SQL:
         parts = _SQL_NAME.fullmatch(item.name)
@@ -97,9 +100,15 @@ def item_body(estate: Estate, vault: Vault, item: ProtectedItem, as_of: int) -> 
         host = parts["server"].split(".")[0]
         name = f"SQLDataBase;{parts['parent'].lower()};{parts['database'].lower()}"
         container_path = item.container_name
-        props |= {"friendlyName": parts["database"], "serverName": parts["server"], "parentName": parts["parent"],
+        # Lower-cased as the item's name is: the docs' "msdb" item whose jobs say "msDB".
+        props |= {"friendlyName": parts["database"].lower(), "serverName": parts["server"],
+                  "parentName": parts["parent"],
                   "parentType": "AzureVmWorkloadSQLInstance"}
         props |= _status(state, "Unhealthy" if unhealthy else "Healthy", _health(finished))
+        # As the docs' SQL item (rsv_docs_sqlvm_protected_item): the last error ("Success" when
+        # none), the data source id, and the health in protectedItemHealthStatus (no healthStatus).
+        props["lastBackupErrorDetail"] = _last_error(item, finished)
+        props["protectedItemDataSourceId"] = str(17592186044416 + vault.index * 4096 + item.index)
         props |= {"protectedItemHealthStatus": "Unhealthy" if failing else _health(finished),
                   "protectedItemType": "AzureVmWorkloadSQLDatabase", "workloadType": "SQLDataBase",
                   "sourceResourceId": f"/subscriptions/{vault.subscription_id}/resourceGroups/{vault.resource_group}"
@@ -117,7 +126,9 @@ def item_body(estate: Estate, vault: Vault, item: ProtectedItem, as_of: int) -> 
         props["lastBackupTime"] = format_time(finished.start)
     if success is not None:  # the snapshot, hence the recovery point, is taken as the job starts
         props["lastRecoveryPoint"] = format_time(success.start)
-    _policy(props, vault, None if stopped else _POLICIES[item.workload])
+    # Only some items name their policy: the spec's VM items and the docs' SQL item carry policyId alone.
+    named = item.workload != SQL and vault.index % 2 == 0
+    _policy(props, vault, None if stopped else _POLICIES[item.workload], named=named)
     if stopped and item.deleted_at is not None:
         props |= {"isScheduledForDeferredDelete": True,
                   "deferredDeleteTimeInUTC": format_time(item.deleted_at + SOFT_DELETE_TICKS)}
@@ -125,7 +136,10 @@ def item_body(estate: Estate, vault: Vault, item: ProtectedItem, as_of: int) -> 
 
 
 def never_backed_up_body(vault: Vault, n: int) -> dict[str, Any]:
-    """The n-th extra VM of the first vault: protection configured, no backup (nor any job) yet."""
+    """The n-th extra item of the first vault: protection configured, no backup (nor any job) yet.
+    Even n: a VM; odd n: a SQL database, as the docs' one right after protection is enabled."""
+    if n % 2:
+        return _never_backed_up_database(vault, n)
     name = f"vm-new-{n + 1:03d}"
     container = f"iaasvmcontainerv2;{vault.resource_group};{name}"
     vm_id = (f"/subscriptions/{vault.subscription_id}/resourceGroups/{vault.resource_group}"
@@ -139,6 +153,24 @@ def never_backed_up_body(vault: Vault, n: int) -> dict[str, Any]:
     return _resource(vault, f"IaasVMContainer;{container}", f"VM;{container}", props)
 
 
+def _never_backed_up_database(vault: Vault, n: int) -> dict[str, Any]:
+    # Field for field rsv_docs_sqlvm_protected_item (backup-azure-sql-vm-rest-api.md).
+    host, database = f"sqlvm-new-{n + 1:03d}", f"newdb{n + 1:03d}"
+    container = f"VMAppContainer;Compute;{vault.resource_group};{host}"
+    props: dict[str, Any] = {"friendlyName": database, "serverName": f"{host}.contoso.com",
+                             "parentName": "MSSQLSERVER", "parentType": "AzureVmWorkloadSQLInstance"}
+    props |= _status("IRPending", "Healthy", "IRPending")
+    props |= {"lastBackupErrorDetail": {"code": "Success", "message": ""},
+              "protectedItemDataSourceId": str(17592741727863 + n), "protectedItemHealthStatus": "IRPending",
+              "extendedInfo": {"recoveryPointCount": 0, "policyState": "Consistent"},
+              "protectedItemType": "AzureVmWorkloadSQLDatabase", "backupManagementType": "AzureWorkload",
+              "workloadType": "SQLDataBase", "containerName": container,
+              "sourceResourceId": f"/subscriptions/{vault.subscription_id}/resourceGroups/{vault.resource_group}"
+                                  f"/providers/Microsoft.Compute/virtualMachines/{host}"}
+    _policy(props, vault, _POLICIES[SQL], named=False)
+    return _resource(vault, container, f"SQLDataBase;mssqlserver;{database}", props)
+
+
 def _status(state: str, protection_status: str, last_backup_status: str) -> dict[str, str]:
     return {"protectionStatus": protection_status, "protectionState": state, "lastBackupStatus": last_backup_status}
 
@@ -150,11 +182,19 @@ def _health(finished: JobFacts | None) -> str:
     return "Healthy" if finished.status in _SUCCESS else "Unhealthy"
 
 
-def _policy(props: dict[str, Any], vault: Vault, name: str | None) -> None:
+def _policy(props: dict[str, Any], vault: Vault, name: str | None, *, named: bool = True) -> None:
     # Stopping protection detaches the policy: the docs' stop request sends "policyId": "".
     props["policyId"] = f"{vault.resource_id}/backupPolicies/{name}" if name else ""
-    if name:
+    if name and named:
         props["policyName"] = name
+
+
+def _last_error(item: ProtectedItem, finished: JobFacts | None) -> dict[str, str]:
+    """lastBackupErrorDetail of a workload item: its latest backup's error, or the docs' "Success"."""
+    if finished is None or finished.status != "Failed":
+        return {"code": "Success", "message": ""}
+    error = error_of(item, finished)
+    return {"code": error.title, "message": error.message}
 
 
 def _resource(vault: Vault, container_path: str, name: str, props: dict[str, Any]) -> dict[str, Any]:

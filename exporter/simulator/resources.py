@@ -32,9 +32,6 @@ class Vault:
     name: str
     location: str
     tags: dict[str, str] = field(hash=False)
-    # Azure prints job durations as ISO 8601 in current api-versions and as .NET TimeSpan in
-    # older ones (rsv_docs_managejobs_real_response_TimeSpan_duration): half the vaults do each.
-    timespan_durations: bool
 
     @property
     def resource_id(self) -> str:
@@ -64,6 +61,7 @@ class ProtectedItem:
     always_fails_from: int | None  # ticks: every backup from then on fails
     deleted_at: int | None  # ticks: DeleteBackupData ran then, no backups after
     storage_account: str = ""
+    classic: bool = False  # a Microsoft.ClassicCompute VM (Azure Service Manager, in a cloud service)
 
     def series_of(self, kind: int) -> Series | None:
         for series in self.series:
@@ -88,12 +86,16 @@ class ItemShape(NamedTuple):
     container_name: str
     size_mb: int
     storage_account: str = ""
+    classic: bool = False
 
 
-def virtual_machine(vault: Vault, number: int, w_name: int, w_size: int) -> ItemShape:
+def virtual_machine(vault: Vault, number: int, w_name: int, w_size: int, *, classic: bool = False) -> ItemShape:
     name = f"vm-{VM_ROLES[w_name % len(VM_ROLES)]}-{number:03d}"
-    container = f"iaasvmcontainerv2;{vault.resource_group};{name}"
-    return ItemShape(VM, name, "AzureIaasVM", "AzureIaaSVMJob", "Backup", container, 2000 + w_size % 60000)
+    # Classic VMs live in a cloud service named after them and have "iaasvmcontainer;" containers,
+    # ARM VMs "iaasvmcontainerv2;" (bms.json: IaaSVMContainer, AzureIaaSClassicComputeVMContainer).
+    container = f"iaasvmcontainer;{name};{name}" if classic else f"iaasvmcontainerv2;{vault.resource_group};{name}"
+    size = 2000 + w_size % 60000
+    return ItemShape(VM, name, "AzureIaasVM", "AzureIaaSVMJob", "Backup", container, size, classic=classic)
 
 
 def sql_database(vault: Vault, i: int, w_size: int) -> ItemShape:

@@ -46,6 +46,7 @@ class RecordedRequest:
     status: int  # 0 when the connection was reset without a response
     time: float  # wall clock when the answer was ready (just before it was sent)
     user_agent: str = ""
+    target: str = ""  # path and query byte for byte as sent (escapes in their case)
 
     @property
     def api_version(self) -> str | None:
