@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from exporter.exposition.fragments import Section, VaultBlock, flatten
 from exporter.exposition.job_families import VAULT_LABELS, _state_set  # one state-set rule for every family (SPEC §6)
 from exporter.parsing.protected_items import PROTECTION_STATES, health_values
 from exporter.store.inventory_store import InventorySnapshot, VaultInventory
@@ -18,6 +20,14 @@ INFO_LABELS = ["policy", "workload_type", "protected_item_type", "container_name
                "last_backup_status"]
 CACHED = "Cached; refreshed every inventory_interval."
 
+
+
+@dataclass(frozen=True, slots=True)
+class InventoryPart:
+    """One vault's inventory and the jobs' spellings of its items: what its lines are rendered from."""
+
+    inventory: VaultInventory
+    spellings: dict[tuple[str, str], str]  # (backup_management_type, casefolded item) → the jobs' spelling
 
 
 class InventoryCollector(Collector):
@@ -63,19 +73,30 @@ class InventoryCollector(Collector):
         self._source = source
         self._job_items = job_items
 
-    def _job_spellings(self) -> dict[tuple[str, ...], str]:
-        """(subscription_id, resource_group, vault, backup_management_type, casefolded item) → the
-        jobs' spelling of the item."""
-        return {(*key[:4], key[4].casefold()): key[4] for key in self._job_items()}
+    def _job_spellings(self) -> dict[tuple[str, ...], dict[tuple[str, str], str]]:
+        """Vault labels → {(backup_management_type, casefolded item): the jobs' spelling of the item}."""
+        spellings: dict[tuple[str, ...], dict[tuple[str, str], str]] = {}
+        for key in self._job_items():
+            spellings.setdefault(key[:3], {})[(key[3], key[4].casefold())] = key[4]
+        return spellings
 
     def collect(self) -> Iterator[Metric]:
+        return flatten(self.sections())
+
+    def sections(self) -> Iterator[Section]:
+        """One block of per-vault families (exposition.fragments renders it vault by vault)."""
         snapshot = self._source()
         if snapshot is None:  # inventory disabled, or not run yet: no families at all
             return
-        yield from self._item_families(snapshot.vaults)
-        yield from self._vault_families(snapshot.vaults)
+        spellings = self._job_spellings()
+        parts = [(v.ref, InventoryPart(v, spellings.get(v.ref.labels, {}))) for v in snapshot.vaults]
+        yield VaultBlock("inventory", parts, self._vault_block)
 
-    def _item_families(self, vaults: tuple[VaultInventory, ...]) -> Iterator[Metric]:
+    def _vault_block(self, parts: Sequence[InventoryPart]) -> Iterator[Metric]:
+        yield from self._item_families(parts)
+        yield from self._vault_families(tuple(part.inventory for part in parts))
+
+    def _item_families(self, parts: Sequence[InventoryPart]) -> Iterator[Metric]:
         def gauge(name: str, text: str, extra: list[str] | None = None) -> GaugeMetricFamily:
             return GaugeMetricFamily(name, f"{text} {CACHED}", labels=[*INVENTORY_ITEM_LABELS, *(extra or [])])
 
@@ -93,13 +114,13 @@ class InventoryCollector(Collector):
         last_error = gauge("azure_backup_protected_item_last_backup_error_info",
                            "The error of the item's last backup (lastBackupErrorDetail); workload items.",
                            ["error_code"])
-        spellings = self._job_spellings()
-        for vault in vaults:
+        for part in parts:
+            vault, spellings = part.inventory, part.spellings
             # Two items that differ only in case keep their own names: one series each.
             folded = Counter((item.backup_management_type, item.item.casefold()) for item in vault.items)
             for item in vault.items:
                 key = (item.backup_management_type, item.item.casefold())
-                name = spellings.get((*vault.ref.labels, *key), item.item) if folded[key] == 1 else item.item
+                name = spellings.get(key, item.item) if folded[key] == 1 else item.item
                 labels = [*vault.ref.labels, item.backup_management_type, name]
                 info.add_metric([*labels, item.policy, item.workload_type, item.protected_item_type,
                                  item.container_name, item.source_resource_id, item.last_backup_status or ""], 1.0)

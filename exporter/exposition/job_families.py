@@ -5,6 +5,7 @@ from __future__ import annotations
 import platform
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import chain, groupby
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -17,8 +18,17 @@ from prometheus_client.registry import Collector
 from exporter import __version__
 from exporter.azure.telemetry import API_DURATION_BUCKETS, HistogramData, TelemetrySnapshot
 from exporter.config.schema import vault_tag_label
+from exporter.exposition.fragments import Section, VaultBlock, flatten
 from exporter.model import FINISHED_STATUSES, KNOWN_STATUSES, Job
-from exporter.store.job_store import DURATION_BUCKETS, Snapshot, VaultView
+from exporter.store.job_store import (
+    DURATION_BUCKETS,
+    Histogram,
+    ItemKey,
+    ItemView,
+    SeriesKey,
+    Snapshot,
+    VaultView,
+)
 
 ITEM_LABELS = ["subscription_id", "resource_group", "vault", "backup_management_type", "item", "operation"]
 SERIES_LABELS = ["subscription_id", "resource_group", "vault", "backup_management_type", "operation"]
@@ -27,6 +37,31 @@ VAULT_LABELS = ["subscription_id", "resource_group", "vault"]
 FINAL_STATUSES = tuple(s for s in KNOWN_STATUSES if s in FINISHED_STATUSES)
 TASK_STATUSES = ("NotStarted", "InProgress", "Completed", "CompletedWithWarnings", "Failed", "Cancelled")
 CACHED = "Cached; refreshed every poll."
+
+
+@dataclass(frozen=True, slots=True)
+class VaultPart:
+    """One vault's share of a snapshot: what its lines of the job families are rendered from."""
+
+    items: tuple[tuple[ItemKey, ItemView], ...]
+    histograms: tuple[tuple[SeriesKey, Histogram], ...]
+    vaults: tuple[VaultView, ...]  # one, unless two vaults share labels (then their series clash anyway)
+
+
+def vault_parts(snapshot: Snapshot) -> list[tuple[tuple[str, ...], VaultPart]]:
+    """The snapshot cut by vault labels, in the order a full render writes (items and histograms
+    are sorted by key, whose first three fields are the vault's labels; vaults by their ref)."""
+    items = {labels: tuple(group) for labels, group in groupby(snapshot.items, key=_vault_of)}
+    histograms = {labels: tuple(group) for labels, group in groupby(snapshot.histograms, key=_vault_of)}
+    vaults: dict[tuple[str, ...], list[VaultView]] = {}
+    for view in snapshot.vaults:
+        vaults.setdefault(view.info.ref.labels, []).append(view)
+    keys = sorted({*items, *histograms, *vaults})
+    return [(k, VaultPart(items.get(k, ()), histograms.get(k, ()), tuple(vaults.get(k, ())))) for k in keys]
+
+
+def _vault_of(entry: tuple[tuple[str, ...], object]) -> tuple[str, ...]:
+    return entry[0][:3]
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,11 +126,13 @@ class BackupCollector(Collector):
         self._vault_tags = tuple(vault_tags)
 
     def collect(self) -> Iterator[Metric]:
+        return flatten(self.sections())
+
+    def sections(self) -> Iterator[Section]:
+        """The families, the per-vault ones as one block (exposition.fragments renders it by vault)."""
         published = self._source()
         if published is not None:
-            yield from self._job_families(published.snapshot)
-            yield from self._tracked_families(published.snapshot.vaults)
-            yield from self._vault_families(published.snapshot.vaults)
+            yield VaultBlock("jobs", vault_parts(published.snapshot), self._vault_block)
             if published.snapshot.discovery_ok is not None:
                 discovery = GaugeMetricFamily(
                     "azure_backup_exporter_discovery_up",
@@ -112,13 +149,27 @@ class BackupCollector(Collector):
         build.add_metric([__version__, platform.python_version()], 1.0)
         yield build
 
-    def _job_families(self, snapshot: Snapshot) -> Iterator[Metric]:
+    def _vault_block(self, parts: Sequence[VaultPart]) -> Iterator[Metric]:
+        if len(parts) == 1:
+            (part,) = parts
+            items, histograms, vaults = part.items, part.histograms, part.vaults
+        else:
+            items = tuple(chain.from_iterable(p.items for p in parts))
+            histograms = tuple(chain.from_iterable(p.histograms for p in parts))
+            vaults = tuple(chain.from_iterable(p.vaults for p in parts))
+        yield from self._job_families(items, histograms)
+        yield from self._tracked_families(vaults)
+        yield from self._vault_families(vaults)
+
+    def _job_families(
+        self, snapshot_items: Sequence[tuple[ItemKey, ItemView]], histograms: Sequence[tuple[SeriesKey, Histogram]]
+    ) -> Iterator[Metric]:
         # One pass per family, each yielded as soon as it is full and then dropped: at 10,000
         # items the samples of all nine families together would take ~60 MB at once.
         def gauge(name: str, text: str, extra: Sequence[str] = ()) -> GaugeMetricFamily:
             return GaugeMetricFamily(name, f"{text} {CACHED}", labels=[*ITEM_LABELS, *extra])
 
-        items = [(list(key), view) for key, view in snapshot.items]
+        items = [(list(key), view) for key, view in snapshot_items]
         family = gauge(
             "azure_backup_job_last_status",
             "Status of the item's latest job (1) among the known statuses (0).",
@@ -199,7 +250,7 @@ class BackupCollector(Collector):
             f"Durations of finished jobs. {CACHED}",
             labels=SERIES_LABELS,
         )
-        for series, data in snapshot.histograms:
+        for series, data in histograms:
             _histogram(
                 hist,
                 list(series),

@@ -3,8 +3,9 @@
 At 140,000 samples `generate_latest()` takes about two seconds (SPEC §12); doing that on every
 scrape would make Prometheus wait on Python. The job poller calls `publish()`, the inventory poller
 `publish_inventory()`; the HTTP server reads `current`, which is replaced whole, never modified.
-The text is written by `exposition.render_text`: the same bytes as `generate_latest()`, several
-times faster (bench/RESULTS.md).
+The text is written by `exposition.render_text`'s writer: the same bytes as `generate_latest()`,
+several times faster, and `exposition.fragments` re-renders only the vaults whose data changed
+(bench/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -12,30 +13,31 @@ from __future__ import annotations
 import gzip
 import threading
 import time
-import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+from prometheus_client.registry import Collector
 
 from exporter.azure.telemetry import ApiTelemetry
+from exporter.exposition.fragments import GZIP_LEVEL, FragmentRenderer
 from exporter.exposition.inventory_families import InventoryCollector
 from exporter.exposition.job_families import BackupCollector, Published
-from exporter.exposition.text import render_text
 from exporter.store.inventory_store import InventorySnapshot
 from exporter.store.job_store import Snapshot, VaultView
 
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
-# Level 6 is gzip's default: a third of level 9's cost for nearly its ratio (SPEC §12 figures).
-GZIP_LEVEL = 6
 
 
 @dataclass(frozen=True, slots=True)
 class Exposition:
-    """One rendering, kept gzipped: Prometheus asks for gzip, and the plain text (37 MB at 10,000
-    items, 33x the gzip) is made from it only when a client asks for plain, once per rendering.
-    So a render's old and new texts are not held side by side, and the memory peak drops by one text.
+    """One rendering: the plain text as parts (fragments shared with the renderer's cache, streamed
+    to a plain client part by part, never joined) and one gzip member of the whole.
+
+    A plain scrape thus allocates no copy of the text (37 MB at 10,000 items), however many clients
+    ask at once, and a render keeps only what changed: the new exposition shares its unchanged
+    fragments with the old.
     """
 
     gzipped: bytes
@@ -43,29 +45,44 @@ class Exposition:
     ready: bool
     vaults: tuple[VaultView, ...]
     rendered_at: float
-    _plain: list[bytes] = field(default_factory=list, repr=False, compare=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    parts: tuple[bytes, ...] = ()
 
     @classmethod
     def from_plain(
         cls, plain: bytes, *, ready: bool, vaults: tuple[VaultView, ...] = (), rendered_at: float = 0.0
     ) -> Exposition:
-        return cls(gzip.compress(plain, GZIP_LEVEL, mtime=0), len(plain), ready, vaults, rendered_at)
+        return cls(gzip.compress(plain, GZIP_LEVEL, mtime=0), len(plain), ready, vaults, rendered_at, (plain,))
 
     @property
     def plain(self) -> bytes:
-        with self._lock:  # concurrent plain scrapers: one decompression, the others wait for it
-            if not self._plain:
-                # wbits 31: the gzip format; the known size lets zlib fill one buffer, no regrowth.
-                self._plain.append(zlib.decompress(self.gzipped, 31, max(self.plain_size, 1)))
-            return self._plain[0]
+        """The whole text in one bytes object: a copy, for tests and `--dry-run`-like uses; the
+        HTTP server streams `parts`."""
+        return b"".join(self.parts)
+
+
+class _Registry(CollectorRegistry):
+    """A registry that shows its collectors in registration order, which is the exposition's order
+    (`collect()` walks them so): the renderer asks partitioned collectors for their sections."""
+
+    def __init__(self) -> None:
+        super().__init__(auto_describe=False)
+        self.collectors: list[Collector] = []
+
+    def register(self, collector: Collector) -> None:
+        super().register(collector)
+        self.collectors.append(collector)
+
+    def unregister(self, collector: Collector) -> None:
+        super().unregister(collector)
+        self.collectors.remove(collector)
 
 
 class Publisher:
     def __init__(self, telemetry: ApiTelemetry, vault_tags: Sequence[str] = ()) -> None:
         self._telemetry = telemetry
         self._published: Published | None = None
-        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry = _Registry()
+        self._renderer = FragmentRenderer(GZIP_LEVEL)
         self._vault_tags = tuple(vault_tags)
         self._collector = BackupCollector(lambda: self._published, self._vault_tags)
         self.registry.register(self._collector)
@@ -107,5 +124,5 @@ class Publisher:
             return self.current
 
     def _render(self, *, ready: bool, vaults: tuple[VaultView, ...]) -> Exposition:
-        plain = render_text(self.registry.collect())
-        return Exposition.from_plain(plain, ready=ready, vaults=vaults, rendered_at=time.time())
+        rendered = self._renderer.render(list(self.registry.collectors))
+        return Exposition(rendered.gzipped, rendered.plain_size, ready, vaults, time.time(), rendered.plain)

@@ -50,7 +50,7 @@ class _Escaped(dict[str, str]):
         return text
 
 
-class _Writer:
+class Writer:
     """Caches that live for one rendering: escaped values, formatted numbers, line templates."""
 
     def __init__(self) -> None:
@@ -92,7 +92,7 @@ def render_text(families: Iterable[Metric]) -> bytes:
     Text goes into one growing buffer a few thousand lines at a time, and `families` is consumed
     lazily: besides the result (~37 MB at 10,000 items), only the family being written is alive.
     """
-    writer = _Writer()
+    writer = Writer()
     output = io.BytesIO()
     for metric in families:
         _write_family(output, writer, metric)
@@ -100,16 +100,48 @@ def render_text(families: Iterable[Metric]) -> bytes:
     return output.getvalue()
 
 
-def _write_family(output: io.BytesIO, writer: _Writer, metric: Metric) -> None:
+def render_family(writer: Writer, metric: Metric) -> bytes:
+    """One family's whole text: HELP, TYPE, samples (and its OpenMetrics-only samples after it)."""
+    output = io.BytesIO()
+    _write_family(output, writer, metric)
+    return output.getvalue()
+
+
+def render_header(metric: Metric) -> bytes:
+    """The HELP and TYPE lines of a family."""
+    return _header(metric).encode("utf-8")
+
+
+def render_samples(writer: Writer, metric: Metric) -> bytes:
+    """The sample lines of a family without its header, for fragments assembled under one header.
+
+    A family with OpenMetrics-only samples cannot be cut so (they move after the family under
+    their own header): ValueError.
+    """
+    om_names = {metric.name + suffix for suffix in _OM_SUFFIXES}
+    line = writer.line
+    lines = []
+    for sample in metric.samples:
+        if sample.name in om_names:
+            raise ValueError(f"{sample.name}: OpenMetrics-only samples cannot be rendered in fragments")
+        lines.append(line(sample.name, sample.labels, sample.value, sample.timestamp))
+    return "".join(lines).encode("utf-8")
+
+
+def _header(metric: Metric) -> str:
     mname, mtype = metric.name, metric.type
     if mtype == "counter":
         mname += "_total"
     elif mtype == "info":
         mname += "_info"
     mtype = _TYPE_NAMES.get(mtype, mtype)
-    documentation = _help(metric.documentation)
     shown = escape_metric_name(mname, UNDERSCORES)
-    lines = [f"# HELP {shown} {documentation}\n# TYPE {shown} {mtype}\n"]
+    return f"# HELP {shown} {_help(metric.documentation)}\n# TYPE {shown} {mtype}\n"
+
+
+def _write_family(output: io.BytesIO, writer: Writer, metric: Metric) -> None:
+    documentation = _help(metric.documentation)
+    lines = [_header(metric)]
     om_names = {metric.name + suffix: suffix for suffix in _OM_SUFFIXES}
     om_lines: dict[str, list[str]] = {}
     for sample in metric.samples:

@@ -1,0 +1,158 @@
+"""Incremental rendering (exposition.fragments): after any sequence of vault changes the published
+exposition is byte for byte a full render, and its gzip member decompresses to it."""
+
+from __future__ import annotations
+
+import gzip
+import time
+import zlib
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from prometheus_client.core import GaugeMetricFamily
+
+from exporter.azure.telemetry import ApiTelemetry
+from exporter.exposition.fragments import FragmentRenderer, Piece, VaultBlock, join
+from exporter.exposition.publisher import Exposition, Publisher
+from exporter.exposition.text import render_text
+from exporter.model import Job, VaultInfo, VaultRef
+from exporter.parsing.protected_items import ProtectedItem
+from exporter.store.inventory_store import InventoryStore
+from exporter.store.job_store import Store
+
+T0 = 1_763_700_000.0
+REFS = [VaultRef(f"sub-{i % 2}", f"rg-{i % 3}", f"vault-{i}") for i in range(6)]
+STATUSES = ["Completed", "Failed", "InProgress", "CompletedWithWarnings", 'Weird"Status']
+
+
+class Estate:
+    """A job store, an inventory store and a publisher fed the way the pollers feed them."""
+
+    def __init__(self) -> None:
+        self.clock = T0
+        self.store = Store(lookback=7 * 86400, clock=lambda: self.clock)
+        self.inventory = InventoryStore(lambda: self.clock)
+        self.telemetry = ApiTelemetry()
+        self.publisher = Publisher(self.telemetry, ("team",))
+        self.vaults: list[VaultRef] = []
+        self.serial = 0
+
+    def set_vaults(self, picked: list[int]) -> None:
+        self.vaults = [REFS[i] for i in sorted(set(picked))]
+        infos = [VaultInfo(ref, "westeurope", (("team", ref.vault[-1]),)) for ref in self.vaults]
+        self.store.set_vaults(infos, {})
+        self.inventory.set_vaults(self.vaults)
+        self.publisher.publish(self.store.snapshot())
+
+    def poll(self, which: int, seed: int) -> None:
+        if not self.vaults:
+            return
+        ref = self.vaults[which % len(self.vaults)]
+        self.clock += 60
+        jobs = []
+        for n in range(seed % 4):
+            self.serial += 1
+            status = STATUSES[(seed + n) % len(STATUSES)]
+            jobs.append(Job(f"j{self.serial}", f"item-{(seed * 7 + n) % 5}", "AzureIaasVM", "Backup", status,
+                            start_time=self.clock - 600, end_time=self.clock - 10, duration_seconds=590.0 + n,
+                            size_bytes=float(seed * 1024), error_code="E1" if status == "Failed" else None))
+        self.store.apply(ref, jobs)
+        self.store.record_poll(ref, ok=seed % 5 != 0, duration=seed / 100, window_end=self.clock)
+        self.telemetry.record("list_jobs", "200", 0.1)
+        self.publisher.publish(self.store.snapshot())
+
+    def inventory_poll(self, which: int, seed: int) -> None:
+        if not self.vaults:
+            return
+        ref = self.vaults[which % len(self.vaults)]
+        items = [ProtectedItem(f"ITEM-{k}" if seed % 2 else f"item-{k}", "AzureIaasVM", "VM", "VM",
+                               "Protected" if (seed + k) % 3 else "ProtectionStopped", "Passed",
+                               last_backup_time=self.clock - k) for k in range(seed % 4)]
+        self.inventory.record(ref, None if seed % 7 == 0 else items)
+        self.publisher.publish_inventory(self.inventory.snapshot())
+
+
+def assert_same_as_full_render(publisher: Publisher) -> None:
+    current = publisher.current
+    plain = current.plain
+    assert plain == render_text(publisher.registry.collect())  # the flat (full) path
+    assert b"".join(FragmentRenderer().render(publisher.registry.collectors).plain) == plain  # a cold cache
+    assert current.plain_size == len(plain)
+    assert gzip.decompress(current.gzipped) == plain
+
+
+operations = st.lists(
+    st.one_of(
+        st.tuples(st.just("vaults"), st.lists(st.integers(0, len(REFS) - 1), max_size=len(REFS))),
+        st.tuples(st.just("poll"), st.integers(0, 10), st.integers(0, 1000)),
+        st.tuples(st.just("inventory"), st.integers(0, 10), st.integers(0, 1000)),
+        st.tuples(st.just("tags"), st.sampled_from([("team",), ("team", "env"), ()])),
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, len(REFS) - 1), min_size=1), operations)
+def test_incremental_render_equals_a_full_render_after_any_sequence(start: list[int], ops: list[tuple]) -> None:
+    estate = Estate()
+    estate.set_vaults(start)
+    for op in ops:
+        if op[0] == "vaults":
+            estate.set_vaults(op[1])
+        elif op[0] == "poll":
+            estate.poll(op[1], op[2])
+        elif op[0] == "inventory":
+            estate.inventory_poll(op[1], op[2])
+        else:
+            estate.publisher.set_vault_tags(op[1])
+            estate.publisher.publish(estate.store.snapshot())
+        assert_same_as_full_render(estate.publisher)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.binary(max_size=3000), max_size=12), st.integers(0, 9))
+def test_joined_deflate_pieces_are_one_valid_gzip_member(chunks: list[bytes], level: int) -> None:
+    pieces = []
+    for chunk in chunks:  # each piece deflated alone, as the renderer's compressor after a full flush
+        compressor = zlib.compressobj(level, zlib.DEFLATED, -15)
+        pieces.append(Piece(chunk, compressor.compress(chunk) + compressor.flush(zlib.Z_FULL_FLUSH)))
+    rendered = join(pieces)
+    assert gzip.decompress(rendered.gzipped) == b"".join(chunks)
+    assert rendered.plain_size == sum(map(len, chunks))
+
+
+def test_a_poll_of_one_vault_re_renders_only_that_vault() -> None:
+    estate = Estate()
+    estate.set_vaults(list(range(len(REFS))))
+    for which in range(len(REFS)):
+        estate.poll(which, 3)
+    before = estate.publisher.current
+    estate.poll(2, 3)
+    after = estate.publisher.current
+    kept = {id(part) for part in before.parts}
+    new = [part for part in after.parts if id(part) not in kept]
+    assert new, "the polled vault's lines were rendered again"
+    # Only the polled vault's fragments (and the small families rendered every time) are new.
+    assert all(b'vault="vault-2"' in part for part in new if part.count(b"\n") > 20)
+    assert sum(map(len, new)) < after.plain_size / 3
+    assert_same_as_full_render(estate.publisher)
+
+
+def test_a_block_must_render_the_same_families_for_one_part_as_for_none() -> None:
+    def uneven(parts: object) -> list[GaugeMetricFamily]:
+        return [GaugeMetricFamily("x", "x", value=1.0)] if parts else []
+
+    class Uneven:
+        def sections(self) -> list[VaultBlock]:
+            return [VaultBlock("uneven", [("a", 1)], uneven)]
+
+    with pytest.raises(ValueError, match="uneven"):
+        FragmentRenderer().render([Uneven()])
+
+
+def test_from_plain_keeps_plain_and_gzip_in_step() -> None:
+    exposition = Exposition.from_plain(b"a 1.0\n", ready=True, rendered_at=time.time())
+    assert exposition.plain == b"a 1.0\n"
+    assert gzip.decompress(exposition.gzipped) == exposition.plain
