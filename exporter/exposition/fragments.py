@@ -10,11 +10,11 @@ exposition is then assembled in the order a full render writes: per family HELP/
 each vault's lines. Families of other collectors (telemetry, build info, reloads) are small and
 rendered every time.
 
-Gzip the same way, as parallel gzip tools do: each fragment is deflated on its own and ended with a
-full flush (no back-reference crosses it, the output is byte aligned), so deflated fragments join
-into one valid stream behind one gzip header; the trailer's CRC-32 and length are computed over the
-plain bytes (`zlib.crc32(data, previous)`: Python has no `crc32_combine`). The price is the
-dictionary each fragment starts without: bench/RESULTS.md gives the ratio kept.
+Gzip the same way, as parallel gzip tools (pigz) do: each piece is deflated on its own, with the
+tail of the text before it as preset dictionary, and ended with a full flush (byte aligned, no
+reference past the window it was given), so deflated pieces join into one valid stream behind one
+gzip header; the trailer's CRC-32 and length are computed over the plain bytes
+(`zlib.crc32(data, previous)`: Python has no `crc32_combine`). bench/RESULTS.md gives the ratio.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ GZIP_LEVEL = 6
 _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
 # An empty final block with fixed Huffman codes: BFINAL=1, BTYPE=01, end-of-block code.
 _FINAL_BLOCK = b"\x03\x00"
+_WINDOW = 32768  # deflate's window: how far back a piece may refer into the text before it
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,65 +97,88 @@ class Rendered:
 class _Entry:
     owner: object  # the collector: a replaced one (other vault tags) renders other text
     part: Any
-    pieces: tuple[Piece, ...]
+    fragments: tuple[bytes, ...]  # the part's lines of each family of the block
 
 
-class _Deflater:
-    """One compressor for a whole render: a full flush after each piece resets its history."""
-
-    def __init__(self, level: int) -> None:
-        self._compressor = zlib.compressobj(level, zlib.DEFLATED, -15)
-
-    def piece(self, plain: bytes) -> Piece:
-        if not plain:
-            return Piece(b"", b"")
-        compressor = self._compressor
-        return Piece(plain, compressor.compress(plain) + compressor.flush(zlib.Z_FULL_FLUSH))
+@dataclass(frozen=True, slots=True)
+class _Deflated:
+    previous: bytes  # the text before it, whose tail was its dictionary
+    piece: Piece
 
 
 class FragmentRenderer:
     """Renders collectors, re-rendering only the vault parts that changed since the last call.
 
+    Deflating works as pigz does: each piece is compressed alone with the last 32 KiB of the piece
+    before it as preset dictionary (the decoder has that text in its window), so the ratio stays
+    near a whole-stream gzip; a piece is compressed again only when it or its predecessor changed.
     Not thread-safe: one render at a time (the publisher holds its lock).
     """
 
     def __init__(self, level: int = GZIP_LEVEL) -> None:
         self._level = level
         self._cache: dict[tuple[int, str, Hashable], _Entry] = {}
+        self._headers: dict[bytes, bytes] = {}  # one object per header text: identity marks "unchanged"
+        self._deflated: dict[int, _Deflated] = {}  # id(plain piece) → its deflated form
 
     def render(self, collectors: Iterable[Any]) -> Rendered:
-        writer, deflater = Writer(), _Deflater(self._level)
-        pieces: list[Piece] = []
+        writer = Writer()
+        texts: list[bytes] = []
         cache: dict[tuple[int, str, Hashable], _Entry] = {}
+        headers: dict[bytes, bytes] = {}
         for collector in collectors:
             sections = collector.sections() if isinstance(collector, Partitioned) else collector.collect()
             for section in sections:
                 if isinstance(section, VaultBlock):
-                    self._block(collector, section, writer, deflater, pieces=pieces, cache=cache)
+                    self._block(collector, section, writer, texts=texts, cache=cache, headers=headers)
                 else:
-                    pieces.append(deflater.piece(render_family(writer, section)))
-        self._cache = cache  # vaults that left (and replaced collectors) drop out here
-        return join(pieces)
+                    texts.append(render_family(writer, section))
+        self._cache, self._headers = cache, headers  # vaults that left (replaced collectors) drop out
+        return join(self._deflate([text for text in texts if text]))
 
     def _block(
-        self, owner: object, block: VaultBlock, writer: Writer, deflater: _Deflater, *,
-        pieces: list[Piece], cache: dict[tuple[int, str, Hashable], _Entry],
+        self, owner: object, block: VaultBlock, writer: Writer, *,
+        texts: list[bytes], cache: dict[tuple[int, str, Hashable], _Entry], headers: dict[bytes, bytes],
     ) -> None:
-        headers = [render_header(family) for family in block.render(())]
-        per_vault: list[tuple[Piece, ...]] = []
+        names = [render_header(family) for family in block.render(())]
+        per_vault: list[tuple[bytes, ...]] = []
         for key, part in block.parts:
             cache_key = (id(owner), block.name, key)
             entry = self._cache.get(cache_key)
             if entry is None or entry.owner is not owner or entry.part != part:
-                fragments = tuple(deflater.piece(render_samples(writer, f)) for f in block.render((part,)))
-                if len(fragments) != len(headers):
-                    raise ValueError(f"block {block.name}: {len(fragments)} families for one part, {len(headers)}")
+                fragments = tuple(render_samples(writer, family) for family in block.render((part,)))
+                if len(fragments) != len(names):
+                    raise ValueError(f"block {block.name}: {len(fragments)} families for one part, {len(names)}")
                 entry = _Entry(owner, part, fragments)
             cache[cache_key] = entry
-            per_vault.append(entry.pieces)
-        for index, header in enumerate(headers):
-            pieces.append(deflater.piece(header))
-            pieces.extend(fragments[index] for fragments in per_vault)
+            per_vault.append(entry.fragments)
+        for index, name in enumerate(names):
+            header = headers[name] = self._headers.get(name, name)
+            texts.append(header)
+            texts.extend(fragments[index] for fragments in per_vault)
+
+    def _deflate(self, texts: list[bytes]) -> list[Piece]:
+        level, known, deflated = self._level, self._deflated, {}
+        pieces: list[Piece] = []
+        previous = b""
+        for text in texts:
+            found = known.get(id(text))
+            if found is None or found.piece.plain is not text or found.previous is not previous:
+                found = _Deflated(previous, Piece(text, _deflate(level, text, previous)))
+            deflated[id(text)] = found
+            pieces.append(found.piece)
+            previous = text
+        self._deflated = deflated
+        return pieces
+
+
+def _deflate(level: int, text: bytes, previous: bytes) -> bytes:
+    """`text` as raw deflate blocks ended by a full flush, referring back into `previous`' tail."""
+    if previous:
+        compressor = zlib.compressobj(level, zlib.DEFLATED, -15, zdict=previous[-_WINDOW:])
+    else:
+        compressor = zlib.compressobj(level, zlib.DEFLATED, -15)
+    return compressor.compress(text) + compressor.flush(zlib.Z_FULL_FLUSH)
 
 
 def join(pieces: Iterable[Piece]) -> Rendered:
