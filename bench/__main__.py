@@ -1,4 +1,4 @@
-"""`python -m bench [--quick] [--only scrape,pipeline,polls,memory] [--no-write]`: run the SPEC §12
+"""`python -m bench [--quick] [--only scrape,pipeline,polls,memory,growth] [--no-write]`: run the SPEC §12
 benches, print each table, and write them all to bench/RESULTS.md."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import memory, pipeline, polls, scrape
+from bench import growth, memory, pipeline, polls, scrape
 from bench.common import Table
 
 BENCHES: dict[str, Callable[[bool], list[Table]]] = {
@@ -20,6 +20,7 @@ BENCHES: dict[str, Callable[[bool], list[Table]]] = {
     "pipeline": pipeline.run,
     "polls": polls.run,
     "memory": memory.run,
+    "growth": growth.run,
 }
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import time
+import zlib
 
 import pytest
 from hypothesis import given, settings
@@ -116,11 +117,18 @@ def test_incremental_render_equals_a_full_render_after_any_sequence(start: list[
 def test_joined_deflate_pieces_are_one_valid_gzip_member(chunks: list[bytes], level: int) -> None:
     pieces, previous = [], b""
     for chunk in chunks:  # each deflated alone, with the tail of the text before it as dictionary
-        pieces.append(Piece(chunk, fragments._deflate(level, chunk, previous)))
+        pieces.append(Piece(chunk, fragments._deflate(level, chunk, previous), zlib.crc32(chunk)))
         previous = chunk or previous
     rendered = join(pieces)
     assert gzip.decompress(rendered.gzipped) == b"".join(chunks)
     assert rendered.plain_size == sum(map(len, chunks))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=200), st.binary(max_size=70000))
+def test_crc32_combine_is_the_crc_of_the_concatenation(first: bytes, second: bytes) -> None:
+    combined = fragments.crc32_combine(zlib.crc32(first), zlib.crc32(second), second)
+    assert combined == zlib.crc32(first + second)
 
 
 def test_a_poll_of_one_vault_re_renders_only_that_vault() -> None:
