@@ -1,0 +1,29 @@
+"""ARM bodies are decoded by orjson, and what only json reads still reads the same."""
+
+from __future__ import annotations
+
+import codecs
+import json
+import math
+
+from exporter.azure.arm import _decode
+
+
+def test_a_page_decodes_as_json_would() -> None:
+    body = {"value": [{"name": "ünï", "properties": {"duration": "PT1M", "size": 12.5, "n": 2**63}}], "nextLink": None}
+    raw = json.dumps(body, ensure_ascii=False).encode()
+    assert _decode(raw) == json.loads(raw) == body
+
+
+def test_what_orjson_refuses_json_still_reads() -> None:
+    assert _decode(codecs.BOM_UTF8 + b'{"value": []}') == {"value": []}
+    assert _decode('{"value": [1]}'.encode("utf-16")) == {"value": [1]}
+    assert math.isnan(_decode(b'{"x": NaN}')["x"])
+
+
+def test_what_neither_reads_is_a_value_error() -> None:
+    try:
+        _decode(b"<html>gateway timeout</html>")
+    except ValueError:
+        return
+    raise AssertionError("not JSON, yet decoded")
