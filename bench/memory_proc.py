@@ -77,7 +77,7 @@ def main() -> None:
         "item_states_mb": items / 2**20,
         "other_store_mb": rest / 2**20,
         "exposition_mb": len(exposition.gzipped) / 2**20,  # what is held between scrapes
-        "plain_mb": exposition.plain_size / 2**20,  # made when a client asks for plain text
+        "plain_mb": exposition.plain_size / 2**20,  # held as fragments, streamed to plain clients
     }
     app.close()
     print(json.dumps(result))

@@ -22,6 +22,7 @@ from prometheus_client import generate_latest
 from bench.common import SimProcess, Table, run_child, verdict
 from exporter.azure.telemetry import ApiTelemetry
 from exporter.config.schema import parse_config
+from exporter.exposition.fragments import FragmentRenderer
 from exporter.exposition.publisher import CONTENT_TYPE, GZIP_LEVEL, Exposition
 from exporter.exposition.text import render_text
 from exporter.service import App
@@ -101,8 +102,11 @@ def _render_table(app: App) -> Table:
         f"Rendering the exposition once per poll ({len(snapshot.items):,} items)",
         ["renderer", "wall s", "CPU s", "plain MB", "gzip MB", "samples"],
     )
-    ours_wall, ours_cpu, exposition = min((_timed(lambda: publisher.publish(snapshot)) for _ in range(2)),
-                                          key=lambda r: r[0])
+    exposition = publisher.publish(snapshot)
+    # A cold renderer: every fragment rendered and deflated, as at start-up (a poll re-renders
+    # only its vault: bench/growth.py).
+    ours_wall, ours_cpu, _ = min((_timed(lambda: FragmentRenderer().render(publisher.registry.collectors))
+                                  for _ in range(2)), key=lambda r: r[0])
     samples = sum(1 for line in exposition.plain.splitlines() if not line.startswith(b"#"))
 
     def library() -> bytes:
@@ -115,7 +119,8 @@ def _render_table(app: App) -> Table:
     gzip_wall, _, _ = _timed(lambda: gzip.compress(exposition.plain, GZIP_LEVEL, mtime=0))
     mb = 1024 * 1024
     sizes = (f"{len(exposition.plain) / mb:.1f}", f"{len(exposition.gzipped) / mb:.2f}", f"{samples:,}")
-    table.add("exporter.exposition.text.render_text + gzip", f"{ours_wall:.2f}", f"{ours_cpu:.2f}", *sizes)
+    table.add("exporter.exposition.fragments, cold (every fragment) + gzip", f"{ours_wall:.2f}", f"{ours_cpu:.2f}",
+              *sizes)
     table.add("prometheus_client generate_latest + gzip", f"{lib_wall:.2f}", f"{lib_cpu:.2f}", *sizes)
     table.notes.append(
         f"Both include gzip level {GZIP_LEVEL} ({gzip_wall:.2f} s alone) and collect(). Same bytes: {same}. "

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bench import memory, pipeline, polls, scrape
+from bench import growth, memory, pipeline, polls, scrape
 from bench.common import Table, percentile
 
 
@@ -59,3 +59,10 @@ def test_memory_bench_smoke() -> None:
     (table,) = memory.run(quick=True)
     assert table.rows[0][0] == "RSS after imports"
     assert float(table.rows[1][1]) > 0
+
+
+def test_growth_bench_smoke() -> None:
+    render, serve = growth.run(quick=True)
+    assert render.rows[0][0] == "200"
+    assert float(render.rows[0][2]) < float(render.rows[0][1])  # the incremental render costs less
+    assert float(serve.rows[0][2]) >= float(serve.rows[0][1]) > 0  # peak RSS ≥ steady RSS
