@@ -188,3 +188,63 @@ def test_200_concurrent_scrapers_of_10000_items_while_publishing() -> None:
     # The poller kept publishing while the scrapers read, and the served bytes changed.
     assert published >= 2
     assert len(tally.gzip_crcs) >= 2
+
+
+PLAIN_SECONDS = 10.0
+PLAIN_CLIENTS = 2
+
+
+def test_plain_scrapes_while_rendering_hold_no_copy_of_the_text() -> None:
+    """Plain-text scrapers back to back while the poller re-renders: the text is streamed from the
+    published fragments, so memory stays where publishing alone put it (before, each rendering was
+    decompressed into a 37 MB copy for plain clients, and the allocator kept those)."""
+    server = subprocess.Popen([sys.executable, "-m", "tests.load_server", "10000"], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    assert server.stdin is not None
+    assert server.stdout is not None
+    watchdog = threading.Timer(DEADLINE_SECONDS + 30, server.kill)
+    watchdog.start()
+    try:
+        hello = json.loads(server.stdout.readline())
+        url = urlsplit(hello["url"])
+        host, port = str(url.hostname), int(url.port or 0)
+        before = proc_status(server.pid)
+        tally, stop, peak = Tally(), threading.Event(), [0]
+
+        def plain_client() -> None:
+            conn, buffer = http.client.HTTPConnection(host, port, timeout=DEADLINE_SECONDS), bytearray(1 << 20)
+            try:
+                while not stop.is_set():
+                    status, length, _, headers = scrape(conn, False, buffer)
+                    with tally.lock:
+                        tally.latencies.append(length)
+                        if status != 200 or int(headers.split()[0]) != length:
+                            tally.errors.append(f"{status} {length} {headers}")
+            finally:
+                conn.close()
+
+        threads = [threading.Thread(target=plain_client, daemon=True) for _ in range(PLAIN_CLIENTS)]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + PLAIN_SECONDS
+        while time.monotonic() < deadline:
+            peak[0] = max(peak[0], proc_status(server.pid)["VmRSS"])
+            time.sleep(0.02)
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=DEADLINE_SECONDS)
+        server.stdin.close()
+        published = json.loads(server.stdout.readline())["published"]
+    finally:
+        watchdog.cancel()
+        if not server.stdin.closed:
+            server.stdin.close()
+        server.wait(timeout=30)
+    print("\nplain load:", json.dumps({"scrapes": len(tally.latencies), "published": published,
+                                       "hwm_before_mb": before["VmHWM"] // 1024, "rss_max_mb": peak[0] // 1024,
+                                       "plain_mb": round(hello["plain"] / 2**20, 1)}))
+    assert tally.errors == [], tally.errors[:5]
+    assert len(tally.latencies) >= PLAIN_CLIENTS  # each client got whole bodies
+    assert published >= 2  # renders ran while the plain clients read
+    # Not one copy of the text per scrape or per rendering: growth stays under half a text.
+    assert peak[0] <= before["VmHWM"] + hello["plain"] // 2 // 1024
