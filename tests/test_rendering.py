@@ -148,6 +148,21 @@ def test_a_poll_of_one_vault_re_renders_only_that_vault() -> None:
     assert_same_as_full_render(estate.publisher)
 
 
+def test_a_poll_without_new_jobs_re_renders_only_the_vault_lines() -> None:
+    estate = Estate()
+    estate.set_vaults(list(range(len(REFS))))
+    for which in range(len(REFS)):
+        estate.poll(which, 3)
+    before = estate.publisher.current
+    estate.store.record_poll(estate.vaults[1], ok=True, duration=9.5, window_end=estate.clock)  # no job
+    after = estate.publisher.publish(estate.store.snapshot())
+    kept = {id(part) for part in before.parts}
+    new = [part for part in after.parts if id(part) not in kept]
+    assert b'vault="vault-1"} 9.5\n' in b"".join(new)
+    assert not any(b"azure_backup_job_last_status{" in part for part in new)  # item lines all kept
+    assert_same_as_full_render(estate.publisher)
+
+
 def test_a_block_must_render_the_same_families_for_one_part_as_for_none() -> None:
     def uneven(parts: object) -> list[GaugeMetricFamily]:
         return [GaugeMetricFamily("x", "x", value=1.0)] if parts else []

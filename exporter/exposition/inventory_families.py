@@ -11,7 +11,8 @@ from prometheus_client.registry import Collector
 
 from exporter.exposition.fragments import Section, VaultBlock, flatten
 from exporter.exposition.job_families import VAULT_LABELS, _state_set  # one state-set rule for every family (SPEC §6)
-from exporter.parsing.protected_items import PROTECTION_STATES, health_values
+from exporter.model import VaultRef
+from exporter.parsing.protected_items import PROTECTION_STATES, ProtectedItem, health_values
 from exporter.store.inventory_store import InventorySnapshot, VaultInventory
 
 # The job metrics' item labels without `operation`: the two families join on these.
@@ -24,9 +25,10 @@ CACHED = "Cached; refreshed every inventory_interval."
 
 @dataclass(frozen=True, slots=True)
 class InventoryPart:
-    """One vault's inventory and the jobs' spellings of its items: what its lines are rendered from."""
+    """One vault's protected items and the jobs' spellings of them: what its item lines are rendered from."""
 
-    inventory: VaultInventory
+    ref: VaultRef
+    items: tuple[ProtectedItem, ...]
     spellings: dict[tuple[str, str], str]  # (backup_management_type, casefolded item) → the jobs' spelling
 
 
@@ -89,12 +91,11 @@ class InventoryCollector(Collector):
         if snapshot is None:  # inventory disabled, or not run yet: no families at all
             return
         spellings = self._job_spellings()
-        parts = [(v.ref, InventoryPart(v, spellings.get(v.ref.labels, {}))) for v in snapshot.vaults]
-        yield VaultBlock("inventory", parts, self._vault_block)
-
-    def _vault_block(self, parts: Sequence[InventoryPart]) -> Iterator[Metric]:
-        yield from self._item_families(parts)
-        yield from self._vault_families(tuple(part.inventory for part in parts))
+        # Two blocks: an inventory that found the same items changes only the vault's lines.
+        yield VaultBlock("inventory items", [
+            (v.ref, InventoryPart(v.ref, v.items, spellings.get(v.ref.labels, {}))) for v in snapshot.vaults
+        ], self._item_families)
+        yield VaultBlock("inventory vaults", [(v.ref, v) for v in snapshot.vaults], self._vault_families)
 
     def _item_families(self, parts: Sequence[InventoryPart]) -> Iterator[Metric]:
         def gauge(name: str, text: str, extra: list[str] | None = None) -> GaugeMetricFamily:
@@ -114,8 +115,8 @@ class InventoryCollector(Collector):
         last_error = gauge("azure_backup_protected_item_last_backup_error_info",
                            "The error of the item's last backup (lastBackupErrorDetail); workload items.",
                            ["error_code"])
-        for part in parts:
-            vault, spellings = part.inventory, part.spellings
+        for vault in parts:
+            spellings = vault.spellings
             # Two items that differ only in case keep their own names: one series each.
             folded = Counter((item.backup_management_type, item.item.casefold()) for item in vault.items)
             for item in vault.items:
@@ -135,7 +136,7 @@ class InventoryCollector(Collector):
                     last_error.add_metric([*labels, item.last_error], 1.0)
         yield from (info, last_backup, recovery_point, state, health, last_error)
 
-    def _vault_families(self, vaults: tuple[VaultInventory, ...]) -> Iterator[Metric]:
+    def _vault_families(self, vaults: Sequence[VaultInventory]) -> Iterator[Metric]:
         count = GaugeMetricFamily("azure_backup_protected_items",
                                   f"Protected items of the vault by protectionState. {CACHED}",
                                   labels=[*VAULT_LABELS, "protection_state"])

@@ -40,15 +40,17 @@ CACHED = "Cached; refreshed every poll."
 
 
 @dataclass(frozen=True, slots=True)
-class VaultPart:
-    """One vault's share of a snapshot: what its lines of the job families are rendered from."""
+class ItemsPart:
+    """One vault's items and histograms: what its lines of the item families are rendered from."""
 
     items: tuple[tuple[ItemKey, ItemView], ...]
     histograms: tuple[tuple[SeriesKey, Histogram], ...]
-    vaults: tuple[VaultView, ...]  # one, unless two vaults share labels (then their series clash anyway)
 
 
-def vault_parts(snapshot: Snapshot) -> list[tuple[tuple[str, ...], VaultPart]]:
+VaultsPart = tuple[VaultView, ...]  # one, unless two vaults share labels (then their series clash anyway)
+
+
+def vault_parts(snapshot: Snapshot) -> list[tuple[tuple[str, ...], ItemsPart, VaultsPart]]:
     """The snapshot cut by vault labels, in the order a full render writes (items and histograms
     are sorted by key, whose first three fields are the vault's labels; vaults by their ref)."""
     items = {labels: tuple(group) for labels, group in groupby(snapshot.items, key=_vault_of)}
@@ -57,7 +59,7 @@ def vault_parts(snapshot: Snapshot) -> list[tuple[tuple[str, ...], VaultPart]]:
     for view in snapshot.vaults:
         vaults.setdefault(view.info.ref.labels, []).append(view)
     keys = sorted({*items, *histograms, *vaults})
-    return [(k, VaultPart(items.get(k, ()), histograms.get(k, ()), tuple(vaults.get(k, ())))) for k in keys]
+    return [(k, ItemsPart(items.get(k, ()), histograms.get(k, ())), tuple(vaults.get(k, ()))) for k in keys]
 
 
 def _vault_of(entry: tuple[tuple[str, ...], object]) -> tuple[str, ...]:
@@ -132,7 +134,11 @@ class BackupCollector(Collector):
         """The families, the per-vault ones as one block (exposition.fragments renders it by vault)."""
         published = self._source()
         if published is not None:
-            yield VaultBlock("jobs", vault_parts(published.snapshot), self._vault_block)
+            parts = vault_parts(published.snapshot)
+            # Two blocks: a poll that found no new job changes only the vault's poll time, and then
+            # only the vault's few lines are rendered again, not its items'.
+            yield VaultBlock("jobs", [(key, items) for key, items, _ in parts], self._items_block)
+            yield VaultBlock("vaults", [(key, vaults) for key, _, vaults in parts], self._vaults_block)
             if published.snapshot.discovery_ok is not None:
                 discovery = GaugeMetricFamily(
                     "azure_backup_exporter_discovery_up",
@@ -149,15 +155,15 @@ class BackupCollector(Collector):
         build.add_metric([__version__, platform.python_version()], 1.0)
         yield build
 
-    def _vault_block(self, parts: Sequence[VaultPart]) -> Iterator[Metric]:
+    def _items_block(self, parts: Sequence[ItemsPart]) -> Iterator[Metric]:
         if len(parts) == 1:
-            (part,) = parts
-            items, histograms, vaults = part.items, part.histograms, part.vaults
+            yield from self._job_families(parts[0].items, parts[0].histograms)
         else:
             items = tuple(chain.from_iterable(p.items for p in parts))
-            histograms = tuple(chain.from_iterable(p.histograms for p in parts))
-            vaults = tuple(chain.from_iterable(p.vaults for p in parts))
-        yield from self._job_families(items, histograms)
+            yield from self._job_families(items, tuple(chain.from_iterable(p.histograms for p in parts)))
+
+    def _vaults_block(self, parts: Sequence[VaultsPart]) -> Iterator[Metric]:
+        vaults = tuple(chain.from_iterable(parts))
         yield from self._tracked_families(vaults)
         yield from self._vault_families(vaults)
 
