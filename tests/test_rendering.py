@@ -4,6 +4,7 @@ exposition is byte for byte a full render, and its gzip member decompresses to i
 from __future__ import annotations
 
 import gzip
+import http.client
 import time
 import zlib
 
@@ -21,6 +22,7 @@ from exporter.model import Job, VaultInfo, VaultRef
 from exporter.parsing.protected_items import ProtectedItem
 from exporter.store.inventory_store import InventoryStore
 from exporter.store.job_store import Store
+from exporter.web.server import ExporterHTTPServer
 
 T0 = 1_763_700_000.0
 REFS = [VaultRef(f"sub-{i % 2}", f"rg-{i % 3}", f"vault-{i}") for i in range(6)]
@@ -179,3 +181,25 @@ def test_from_plain_keeps_plain_and_gzip_in_step() -> None:
     exposition = Exposition.from_plain(b"a 1.0\n", ready=True, rendered_at=time.time())
     assert exposition.plain == b"a 1.0\n"
     assert gzip.decompress(exposition.gzipped) == exposition.plain
+
+
+def test_plain_text_streams_whole_from_many_parts_over_http() -> None:
+    # Parts of varied sizes, more than one sendmsg takes and more than a socket buffer holds.
+    parts = tuple(bytes([65 + n % 26]) * (1 + (n * 7919) % 40000) for n in range(1500))
+    plain = b"".join(parts)
+    exposition = Exposition(gzip.compress(plain), len(plain), True, (), 0.0, parts)
+    server = ExporterHTTPServer(("127.0.0.1", 0), lambda: exposition)
+    server.serve_in_thread()
+    try:
+        for _ in range(2):  # plain then gzip on one keep-alive connection: the body ends where it says
+            conn = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=30)
+            conn.request("GET", "/metrics")
+            response = conn.getresponse()
+            assert response.getheader("Content-Length") == str(len(plain))
+            assert response.read() == plain
+            conn.request("GET", "/metrics", headers={"Accept-Encoding": "gzip"})
+            assert gzip.decompress(conn.getresponse().read()) == plain
+            conn.close()
+    finally:
+        server.shutdown()
+        server.server_close()
