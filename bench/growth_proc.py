@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from bench.common import ROOT, T0, child_env, peak_rss_mb, rss_mb
@@ -81,38 +82,12 @@ def load(port: int) -> dict[str, Any]:
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-def main() -> None:
-    if sys.argv[1] == "--plain-client":
-        plain_client(int(sys.argv[2]), float(sys.argv[3]))
-        return
-    items = int(sys.argv[1])
+def serve(publisher: Any, poll_one: Callable[[], None]) -> tuple[list[dict[str, Any]], list[dict[str, Any]], float]:
+    """The load runs: floor and exporter alternating; returns their results and the peak RSS."""
     from bench.scrape import FloorServer  # noqa: PLC0415
-    from exporter.azure.telemetry import ApiTelemetry  # noqa: PLC0415
-    from exporter.exposition.publisher import GZIP_LEVEL, Exposition, Publisher  # noqa: PLC0415
-    from exporter.model import Job  # noqa: PLC0415
+    from exporter.exposition.publisher import Exposition  # noqa: PLC0415
     from exporter.web.server import ExporterHTTPServer  # noqa: PLC0415
 
-    after_imports = rss_mb()
-    store, refs = build(items)
-    publisher = Publisher(ApiTelemetry(), ("team",))
-    full_cpu, exposition = cpu(lambda: publisher.publish(store.snapshot()))
-    whole_gzip_cpu, whole = cpu(lambda: gzip.compress(exposition.plain, GZIP_LEVEL, mtime=0))
-    serial = [0]
-
-    def poll_one() -> None:  # what a poll of one vault does to the store, then its publish
-        serial[0] += 1
-        vault = serial[0] % len(refs)
-        item = f"vm-app-{vault:03d}-{serial[0] % max(1, items // VAULTS):05d}"  # an item it has: no new series
-        ref = refs[vault]
-        store.apply(ref, [Job(f"new-{serial[0]}", item, "AzureIaasVM", "Backup",
-                              "Completed", start_time=T0 + serial[0], end_time=T0 + serial[0] + 60,
-                              duration_seconds=60.0)])
-        store.record_poll(ref, ok=True, duration=1.0, window_end=T0 + serial[0])
-        publisher.publish(store.snapshot())
-
-    incremental = sorted(cpu(poll_one)[0] for _ in range(5))[2]
-    gc.collect()
-    steady = rss_mb()
     server = ExporterHTTPServer(("127.0.0.1", 0), lambda: publisher.current)
     server.serve_in_thread()
     # The floor serves gzip only here: no plain copy of its own in this process's RSS.
@@ -150,12 +125,46 @@ def main() -> None:
         poller.join()
     server.shutdown()
     floor.shutdown()
+    return floor_runs, our_runs, peak[0]
+
+
+def main() -> None:
+    if sys.argv[1] == "--plain-client":
+        plain_client(int(sys.argv[2]), float(sys.argv[3]))
+        return
+    items = int(sys.argv[1])
+    from exporter.azure.telemetry import ApiTelemetry  # noqa: PLC0415
+    from exporter.exposition.publisher import GZIP_LEVEL, Publisher  # noqa: PLC0415
+    from exporter.model import Job  # noqa: PLC0415
+
+    after_imports = rss_mb()
+    store, refs = build(items)
+    publisher = Publisher(ApiTelemetry(), ("team",))
+    full_cpu, exposition = cpu(lambda: publisher.publish(store.snapshot()))
+    whole_gzip_cpu, whole = cpu(lambda: gzip.compress(exposition.plain, GZIP_LEVEL, mtime=0))
+    serial = [0]
+
+    def poll_one() -> None:  # what a poll of one vault does to the store, then its publish
+        serial[0] += 1
+        vault = serial[0] % len(refs)
+        item = f"vm-app-{vault:03d}-{serial[0] % max(1, items // VAULTS):05d}"  # an item it has: no new series
+        ref = refs[vault]
+        store.apply(ref, [Job(f"new-{serial[0]}", item, "AzureIaasVM", "Backup",
+                              "Completed", start_time=T0 + serial[0], end_time=T0 + serial[0] + 60,
+                              duration_seconds=60.0)])
+        store.record_poll(ref, ok=True, duration=1.0, window_end=T0 + serial[0])
+        publisher.publish(store.snapshot())
+
+    incremental = sorted(cpu(poll_one)[0] for _ in range(5))[2]
+    gc.collect()
+    steady = rss_mb()
+    floor_runs, our_runs, peak = serve(publisher, poll_one)
     current = publisher.current
     print(json.dumps({
         "items": len(store.snapshot().items), "vaults": len(refs), "rss_after_imports_mb": after_imports,
         "full_cpu": full_cpu, "incremental_cpu": incremental, "whole_gzip_cpu": whole_gzip_cpu,
         "plain_mb": current.plain_size / 2**20, "gzip_mb": len(current.gzipped) / 2**20,
-        "whole_gzip_mb": len(whole) / 2**20, "steady_mb": steady, "peak_mb": peak[0], "hwm_mb": peak_rss_mb(),
+        "whole_gzip_mb": len(whole) / 2**20, "steady_mb": steady, "peak_mb": peak, "hwm_mb": peak_rss_mb(),
         "renders": serial[0], "ours": min(our_runs, key=lambda r: r["p99_ms"]),
         "floor": min(floor_runs, key=lambda r: r["p99_ms"]),
     }))
