@@ -69,6 +69,7 @@ class VaultState:
     up: bool = False
     last_success: float | None = None
     poll_duration: float | None = None
+    last_error: str | None = None  # the last failed poll's reason; None once a poll succeeds
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +80,7 @@ class VaultView:
     last_success: float | None
     poll_duration: float | None
     tracked: tuple[Job, ...]
+    last_error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,7 +228,9 @@ class Store:
         self._vaults[ref].tracked[job.job_id] = job
         self.revision += 1
 
-    def record_poll(self, ref: VaultRef, *, ok: bool, duration: float, window_end: float | None) -> None:
+    def record_poll(
+        self, ref: VaultRef, *, ok: bool, duration: float, window_end: float | None, error: str | None = None
+    ) -> None:
         vault = self._vaults.get(ref)
         if vault is None:  # forgotten by discovery while its poll was in flight
             return
@@ -234,6 +238,7 @@ class Store:
         vault.polled = True
         vault.up = ok
         vault.poll_duration = duration
+        vault.last_error = None if ok else error
         if ok:
             vault.last_success = self._clock()
             if window_end is not None:
@@ -306,6 +311,7 @@ class Store:
                 v.last_success,
                 v.poll_duration,
                 tuple(v.tracked[j] for j in v.tracked_ids if j in v.tracked),
+                v.last_error,
             )
             for _, v in sorted(self._vaults.items())
         )
