@@ -15,12 +15,15 @@ import pytest
 from exporter.azure.telemetry import ApiTelemetry
 from exporter.config.schema import parse_config
 from exporter.demo import DEMO_ESTATE
+from exporter.exposition.publisher import Exposition, Publisher
+from exporter.model import VaultInfo, VaultRef
 from exporter.service import App
 from exporter.simulator import Simulator
 from exporter.store.job_store import Store
 from exporter.web.server import ExporterHTTPServer
 from exporter.web.status_page import FAILED, problems_of
 from tests.binaries import require_binary
+from tests.support import job
 
 # Root in a container has no user namespace for the sandbox; no GPU; nothing but our loopback page.
 CHROMIUM_FLAGS = (
@@ -58,8 +61,8 @@ def demo_app(start_simulator: Callable[..., Simulator]) -> Iterator[App]:
         app.close()
 
 
-def serve(source: Callable[[], object]) -> ExporterHTTPServer:
-    server = ExporterHTTPServer(("127.0.0.1", 0), source, "/metrics")  # type: ignore[arg-type]
+def serve(source: Callable[[], Exposition]) -> ExporterHTTPServer:
+    server = ExporterHTTPServer(("127.0.0.1", 0), source, "/metrics")
     server.serve_in_thread()
     return server
 
@@ -89,10 +92,6 @@ def test_demo_status_page_in_a_browser_lists_the_failing_items(demo_app: App, tm
 
 
 def test_hostile_names_stay_text_in_the_browser(tmp_path: Path) -> None:
-    from exporter.exposition.publisher import Publisher  # noqa: PLC0415 - local to this test
-    from exporter.model import VaultInfo, VaultRef  # noqa: PLC0415
-    from tests.support import job  # noqa: PLC0415
-
     hostile = "<script>document.title='pwned'</script>"
     ref = VaultRef("sub", "rg", hostile)
     store = Store(lookback=86400, clock=lambda: 1_763_700_000.0)
