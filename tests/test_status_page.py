@@ -106,6 +106,8 @@ def test_page_shows_states_and_problems_and_escapes_azure_names(
     assert "failing</span>: list_jobs: HTTP 403 &lt;script&gt;" in page
     for shown in ("never polled", "backup_vault", "1.2 s"):
         assert shown in page
+    # the failing vault: polled just now (0.5 s), never successfully
+    assert "&lt;/script&gt;</td><td>0 s ago</td><td>0.5 s</td><td>never</td></tr>" in page
     for name in ("vm-failing", "vm-overdue", "vm-stopped", FAILED, OVERDUE, STOPPED):
         assert name in page
     assert page.index("vm-failing") < page.index("vm-stopped") < page.index("vm-overdue")

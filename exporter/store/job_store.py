@@ -70,6 +70,7 @@ class VaultState:
     last_success: float | None = None
     poll_duration: float | None = None
     last_error: str | None = None  # the last failed poll's reason; None once a poll succeeds
+    last_poll: float | None = None  # when the last poll, good or bad, ended
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +82,7 @@ class VaultView:
     poll_duration: float | None
     tracked: tuple[Job, ...]
     last_error: str | None = None
+    last_poll: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +241,7 @@ class Store:
         vault.up = ok
         vault.poll_duration = duration
         vault.last_error = None if ok else error
+        vault.last_poll = self._clock()
         if ok:
             vault.last_success = self._clock()
             if window_end is not None:
@@ -312,6 +315,7 @@ class Store:
                 v.poll_duration,
                 tuple(v.tracked[j] for j in v.tracked_ids if j in v.tracked),
                 v.last_error,
+                v.last_poll,
             )
             for _, v in sorted(self._vaults.items())
         )

@@ -67,16 +67,19 @@ class StatusPage:
     def __init__(self, telemetry_path: str = "/metrics") -> None:
         self.telemetry_path = telemetry_path
         self._lock = threading.Lock()
-        self._source: Exposition | None = None
+        # The exposition's identity, not the object: holding it would keep a replaced rendering
+        # (its gzip, maybe its plain text) alive until the next visit to the page.
+        self._source: tuple[int, float] | None = None
         self._parts: tuple[bytes, bytes] = (b"", b"")
         self.renders = 0  # how many times a page was built (at most once per exposition)
 
     def body(self, exposition: Exposition, now: float | None = None) -> bytes:
         """The page; only the "published N s ago" line is made per request."""
         with self._lock:
-            if exposition is not self._source:
+            source = (id(exposition), exposition.rendered_at)
+            if source != self._source:
                 self._parts = render(exposition, self.telemetry_path)
-                self._source = exposition
+                self._source = source
                 self.renders += 1
             head, tail = self._parts
         age = max(0.0, (time.time() if now is None else now) - exposition.rendered_at)
@@ -118,13 +121,13 @@ def _progress(snapshot: Snapshot) -> Iterator[str]:
 def _vault_table(snapshot: Snapshot) -> Iterator[str]:
     yield f"<h2>Vaults ({len(snapshot.vaults)})</h2>"
     yield ("<table><tr><th>Subscription</th><th>Resource group</th><th>Vault</th><th>Kind</th>"
-           "<th>State</th><th>Last successful poll</th><th>Poll duration</th></tr>")
+           "<th>State</th><th>Last poll</th><th>Poll duration</th><th>Last successful poll</th></tr>")
     for vault in snapshot.vaults:
         cells = [*vault.info.ref.labels, vault.info.ref.kind]
         row = "".join(f"<td>{_e(c)}</td>" for c in cells)
-        since = "never" if vault.last_success is None else f"{_duration(snapshot.taken_at - vault.last_success)} ago"
         took = "" if vault.poll_duration is None else f"{vault.poll_duration:.1f} s"
-        yield f"<tr>{row}{_state_cell(vault)}<td>{since}</td><td>{took}</td></tr>"
+        ages = (_ago(snapshot.taken_at, vault.last_poll), took, _ago(snapshot.taken_at, vault.last_success))
+        yield f"<tr>{row}{_state_cell(vault)}" + "".join(f"<td>{a}</td>" for a in ages) + "</tr>"
     yield "</table>"
 
 
@@ -146,11 +149,12 @@ def _problem_table(snapshot: Snapshot, inventory: InventorySnapshot | None) -> I
     yield ("<table><tr><th>Problem</th><th>Vault</th><th>Item</th><th>Type</th><th>Operation</th>"
            "<th>Last success</th><th>Detail</th></tr>")
     for problem in problems[:MAX_PROBLEM_ROWS]:
-        since = ("never" if problem.last_success is None
-                 else f"{_duration(snapshot.taken_at - problem.last_success)} ago")
-        cells = (", ".join(problem.reasons), "/".join(problem.vault), problem.item, problem.management_type,
-                 problem.operation, since, problem.detail)
-        yield "<tr>" + "".join(f"<td>{_e(c)}</td>" for c in cells) + "</tr>"
+        # Resource group/vault shown, the subscription as a tooltip: the column stays readable.
+        vault = f"<td title='{_e('/'.join(problem.vault))}'>{_e(problem.vault[1])}/{_e(problem.vault[2])}</td>"
+        cells = (problem.item, problem.management_type, problem.operation,
+                 _ago(snapshot.taken_at, problem.last_success), problem.detail)
+        rest = "".join(f"<td>{_e(c)}</td>" for c in cells)
+        yield f"<tr><td>{_e(', '.join(problem.reasons))}</td>{vault}{rest}</tr>"
     yield "</table>"
     if len(problems) > MAX_PROBLEM_ROWS:
         yield f"<p class='muted'>… and {len(problems) - MAX_PROBLEM_ROWS} more (see the metrics).</p>"
@@ -189,7 +193,9 @@ def _job_problem(key: Sequence[str], view: ItemView, now: float, limit: float) -
     if finished is not None and finished.status == "Failed":
         reasons.append(FAILED)
         error = " ".join(x for x in (finished.error_code, finished.error_title) if x)
-        details.append(error or "Failed")
+        ended = finished.end_time if finished.end_time is not None else finished.start_time
+        when = "" if ended is None else f"failed {_ago(now, ended)}"
+        details.append(": ".join(x for x in (when, error) if x) or "failed")
     # Only backups have a schedule to fall behind (the alerts match operation=~"Backup.*").
     if key[5].startswith("Backup") and view.last_success is not None and now - view.last_success > limit:
         reasons.append(OVERDUE)
@@ -207,6 +213,10 @@ def _overdue_limit(tags: Sequence[tuple[str, str]]) -> float:
 
 def _e(value: object) -> str:
     return html.escape(str(value), quote=True)
+
+
+def _ago(now: float, then: float | None) -> str:
+    return "never" if then is None else f"{_duration(now - then)} ago"
 
 
 def _age(seconds: float) -> str:
