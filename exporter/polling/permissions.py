@@ -132,7 +132,7 @@ def _discover(config: Config, arm: ArmClient, outcomes: list[Outcome]) -> list[V
             for info in infos:
                 if any(kind in t.kinds and t.matches(info.ref.vault) for t in wanted):
                     refs[info.ref] = None
-    return list(refs)
+    return sorted(refs)
 
 
 def _attempt(scope: str, read: str, call: Callable[[], T], outcomes: list[Outcome]) -> T | None:
