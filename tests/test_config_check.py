@@ -64,6 +64,15 @@ def test_resource_graph_source_checks_the_query_instead_of_the_job_lists(sim: Si
     assert {verdict for _, _, verdict in outcomes} == {"ok"}
 
 
+def test_a_denied_resource_graph_query_names_its_role(sim: Simulator) -> None:
+    sim.add_fault(Fault.deny(r"/providers/Microsoft\.ResourceGraph/"))
+    outcomes = outcomes_of(sim, source="resource_graph", lookback="1d")
+    failed = [(read, verdict) for _, read, verdict in outcomes if verdict != "ok"]
+    assert len(failed) == 1
+    assert failed[0][0] == "resource_graph"
+    assert failed[0][1].startswith(f"403: needs {READS['resource_graph'][1]} (resource_graph: HTTP 403")
+
+
 def test_a_denied_read_is_shown_with_its_role_and_fails_the_check(sim: Simulator) -> None:
     _sub, _rg, denied = sim.estate.vault_refs()[0]
     sim.add_fault(Fault.deny(rf"/vaults/{denied}/backupJobs/"))  # job details only, not the list
