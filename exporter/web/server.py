@@ -25,7 +25,6 @@ from exporter import __version__
 from exporter.exposition.publisher import CONTENT_TYPE, Exposition
 from exporter.web import status_page
 from exporter.web.connections import IDLE_TIMEOUT_SECONDS, MAX_CONNECTIONS, GuardedHTTPServer
-from exporter.web.status_page import StatusPage
 
 log = logging.getLogger(__name__)
 TEXT = "text/plain; charset=utf-8"
@@ -47,6 +46,8 @@ def parse_listen_address(value: str) -> tuple[str, int]:
 
 
 class Route(Protocol):
+    """A handler method, called on the request's handler with the exposition published last."""
+
     def __call__(self, handler: ExporterHandler, exposition: Exposition, /, *, head: bool) -> None: ...
 
 
@@ -144,7 +145,7 @@ class ExporterHTTPServer(GuardedHTTPServer):
             "/-/healthy": ExporterHandler.healthy,
             "/-/ready": ExporterHandler.ready,
         }
-        self.status_page = StatusPage(telemetry_path)
+        self.status_page = status_page.StatusPage(telemetry_path)
         # Read per request, so a reload may replace them while serving.
         self.authenticator = authenticator
         self.response_headers = tuple(response_headers)
