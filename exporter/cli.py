@@ -16,6 +16,7 @@ from exporter import __version__, logs
 from exporter.azure.telemetry import ApiTelemetry
 from exporter.config.schema import Config, ConfigError, load_config
 from exporter.exposition.lifecycle_families import LifecycleCollector
+from exporter.polling.permissions import check_permissions
 from exporter.polling.sharding import apply_flags
 from exporter.service import App
 from exporter.store.lifecycle import Lifecycle
@@ -49,6 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log.format", dest="log_format", default="logfmt", help=" | ".join(LOG_FORMATS))
     parser.add_argument(
         "--once", action="store_true", help="poll every target once, print the exposition, exit 1 if any failed"
+    )
+    parser.add_argument(
+        "--config.check", dest="config_check", action="store_true",
+        help="try each Azure read the config needs once, print vault x read: ok, 403 (role) or error",
     )
     parser.add_argument(
         "--demo", action="store_true", help="monitor the embedded Azure simulator (no Azure account needed)"
@@ -106,6 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  - {problem}", file=sys.stderr)  # noqa: T201
         return EXIT_USAGE
     try:
+        if args.config_check:
+            return EXIT_OK if check_permissions(config, sys.stdout) else EXIT_FAILED
         if args.once:
             return _run_once(config)
         config_path = None if args.demo else Path(args.config_file)

@@ -43,14 +43,20 @@ class Exposition:
     ready: bool
     vaults: tuple[VaultView, ...]
     rendered_at: float
+    # What the status page (exporter.web.status_page) is built from: the objects this rendering
+    # was made of, shared, not copied.
+    snapshot: Snapshot | None = None
+    inventory: InventorySnapshot | None = None
     _plain: list[bytes] = field(default_factory=list, repr=False, compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @classmethod
     def from_plain(
-        cls, plain: bytes, *, ready: bool, vaults: tuple[VaultView, ...] = (), rendered_at: float = 0.0
+        cls, plain: bytes, *, ready: bool, vaults: tuple[VaultView, ...] = (), rendered_at: float = 0.0,
+        snapshot: Snapshot | None = None, inventory: InventorySnapshot | None = None,
     ) -> Exposition:
-        return cls(gzip.compress(plain, GZIP_LEVEL, mtime=0), len(plain), ready, vaults, rendered_at)
+        return cls(gzip.compress(plain, GZIP_LEVEL, mtime=0), len(plain), ready, vaults, rendered_at,
+                   snapshot, inventory)
 
     @property
     def plain(self) -> bytes:
@@ -108,4 +114,7 @@ class Publisher:
 
     def _render(self, *, ready: bool, vaults: tuple[VaultView, ...]) -> Exposition:
         plain = render_text(self.registry.collect())
-        return Exposition.from_plain(plain, ready=ready, vaults=vaults, rendered_at=time.time())
+        published = self._published
+        return Exposition.from_plain(plain, ready=ready, vaults=vaults, rendered_at=time.time(),
+                                     snapshot=None if published is None else published.snapshot,
+                                     inventory=self._inventory)

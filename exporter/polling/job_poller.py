@@ -74,6 +74,7 @@ class VaultPoll:
     gone: list[str] = field(default_factory=list)  # stragglers Azure no longer knows (404)
     duration: float = 0.0
     parse_errors: Counter[str] = field(default_factory=Counter)
+    error: str | None = None  # why the poll failed (ArmError's message: no secret), for the status page
 
 
 class Poller:
@@ -267,7 +268,8 @@ class Poller:
                 vault.backfill = result.backfill
                 for job_id in result.gone:
                     vault.in_progress.pop(job_id, None)
-            self._store.record_poll(ref, ok=result.ok, duration=result.duration, window_end=result.window_end)
+            self._store.record_poll(ref, ok=result.ok, duration=result.duration, window_end=result.window_end,
+                                     error=result.error)
             self.polls_completed += 1
 
     def _window(self, state: VaultState, now: float) -> tuple[float, list[str]]:
@@ -291,6 +293,7 @@ class Poller:
             listed = self._sources[ref.kind].list_jobs(ref, start, now, result.parse_errors)
         except ArmError as exc:
             log.warning("polling vault %s failed: %s", ref, exc)
+            result.error = str(exc)
             result.duration = self._monotonic() - started
             return result
         result.ok = True

@@ -69,6 +69,8 @@ class VaultState:
     up: bool = False
     last_success: float | None = None
     poll_duration: float | None = None
+    last_error: str | None = None  # the last failed poll's reason; None once a poll succeeds
+    last_poll: float | None = None  # when the last poll, good or bad, ended
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +81,8 @@ class VaultView:
     last_success: float | None
     poll_duration: float | None
     tracked: tuple[Job, ...]
+    last_error: str | None = None
+    last_poll: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,7 +230,9 @@ class Store:
         self._vaults[ref].tracked[job.job_id] = job
         self.revision += 1
 
-    def record_poll(self, ref: VaultRef, *, ok: bool, duration: float, window_end: float | None) -> None:
+    def record_poll(
+        self, ref: VaultRef, *, ok: bool, duration: float, window_end: float | None, error: str | None = None
+    ) -> None:
         vault = self._vaults.get(ref)
         if vault is None:  # forgotten by discovery while its poll was in flight
             return
@@ -234,6 +240,8 @@ class Store:
         vault.polled = True
         vault.up = ok
         vault.poll_duration = duration
+        vault.last_error = None if ok else error
+        vault.last_poll = self._clock()
         if ok:
             vault.last_success = self._clock()
             if window_end is not None:
@@ -306,6 +314,8 @@ class Store:
                 v.last_success,
                 v.poll_duration,
                 tuple(v.tracked[j] for j in v.tracked_ids if j in v.tracked),
+                v.last_error,
+                v.last_poll,
             )
             for _, v in sorted(self._vaults.items())
         )
