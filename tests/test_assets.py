@@ -65,7 +65,8 @@ REQUIRED_ALERTS = {
     "AzureBackupVaultUnavailable",
     "AzureBackupStorageGrowth",
 }
-REQUIRED_ROWS = {"Estate overview", "Freshness", "Jobs", "Durations", "Sizes", "Exporter health", "Inventory"}
+REQUIRED_ROWS = {"Estate overview", "Freshness", "Jobs", "Durations", "Sizes", "Exporter health", "Inventory",
+                 "Vault posture"}
 
 # SPEC §6, the metric contract; histograms with their series suffixes.
 CONTRACT_METRICS = {
