@@ -11,6 +11,10 @@ files run in test_assets.py; here Prometheus itself loads them.
 The estate is designed so that exactly three things are wrong, all in the first vault: item 0
 fails every backup of the last 3 days (AzureBackupJobFailed and AzureBackupTooOld), the last item
 got a DeleteBackupData job (AzureBackupUnexpectedDeletion). Failure and warning ratios are 0.
+`EstateSpec.posture_cases` adds one case per vault posture alert: soft delete off in the first
+vault (AzureBackupSoftDeleteDisabled), and in the second immutability off
+(AzureBackupImmutabilityDisabled), Resource Health Degraded (AzureBackupVaultUnavailable) and a
+soft-deleted VM two days from its purge (AzureBackupItemPurgeUpcoming).
 """
 
 from __future__ import annotations
@@ -58,9 +62,11 @@ ESTATE = EstateSpec(
     deletion_jobs=1,
     never_backed_up_items=1,
     history_seconds=3.25 * 86400,
+    posture_cases=True,  # one case per vault posture alert, in the two vaults (simulator.posture)
 )
 FOR_DURATION = "2s"
 NEVER_BACKED_UP = "vm-new-001"  # EstateSpec.never_backed_up_items: a protected VM with no job at all
+PURGING = "vm-purge-001"  # EstateSpec.posture_cases: a soft-deleted VM two days from its purge
 POLL_SECONDS = 2.0  # the exporter's collection.interval: Prometheus sees each job within seconds
 STARTUP_SECONDS = 45.0  # from the start of the stack: every process up, the first data in Prometheus
 DATA_SECONDS = 90.0  # from the start of the stack: every expression has data, the alerts arrived
@@ -91,6 +97,7 @@ RULE_ALLOWED_EMPTY = {
     "AzureBackupExporterTargetDown{cause=discovery}": "every subscription and vault listing succeeds",
     "AzureBackupExporterDegraded{cause=config_reload}": "no reload was asked for",
     "AzureBackupExporterDegraded{cause=state_write}": "no state file is configured: no write fails",
+    "AzureBackupStorageGrowth": "Prometheus holds minutes of data, not the 7 days the rule compares",
 }
 ABSENT_SERIES = {
     'azure_backup_exporter_api_requests_total{code="429"}': "no request was throttled",
@@ -287,6 +294,29 @@ def designed_alerts(stack: Stack) -> dict[tuple[str, str], dict[str, str]]:
             **item_labels(0, failing, stack), **scrape, "item": NEVER_BACKED_UP, "alertname": "AzureBackupTooOld",
             "severity": "critical", "schedule": "any", "source": "inventory", "protection_state": "IRPending",
             "backup_management_type": "AzureIaasVM",
+        },
+        **posture_alerts(stack, scrape),
+    }
+
+
+def posture_alerts(stack: Stack, scrape: dict[str, str]) -> dict[tuple[str, str], dict[str, str]]:
+    """The vault posture cases (simulator.posture): vault 0's soft delete, vault 1's other three."""
+    weak, open_ = ({"subscription_id": s, "resource_group": rg, "vault": v, **scrape}
+                   for s, rg, v in stack.sim.estate.vault_refs()[:2])
+    return {
+        ("AzureBackupSoftDeleteDisabled", ""): {
+            **weak, "alertname": "AzureBackupSoftDeleteDisabled", "severity": "warning", "state": "Disabled",
+        },
+        ("AzureBackupImmutabilityDisabled", ""): {
+            **open_, "alertname": "AzureBackupImmutabilityDisabled", "severity": "info", "state": "Disabled",
+        },
+        ("AzureBackupVaultUnavailable", ""): {
+            **open_, "alertname": "AzureBackupVaultUnavailable", "severity": "warning", "state": "Degraded",
+            "reason": "Unplanned",
+        },
+        ("AzureBackupItemPurgeUpcoming", PURGING): {
+            **open_, "alertname": "AzureBackupItemPurgeUpcoming", "severity": "warning",
+            "backup_management_type": "AzureIaasVM", "item": PURGING,
         },
     }
 
