@@ -102,6 +102,7 @@ class App:
                 publish=self.publisher.publish_posture,
                 concurrency=collection.concurrency,
                 monotonic=monotonic,
+                coverage=collection.coverage,
             )
         else:
             self.publisher.publish_posture(None)

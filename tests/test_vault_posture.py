@@ -19,9 +19,11 @@ from exporter.parsing.protected_items import parse_protected_item
 from exporter.parsing.vault_posture import (
     Availability,
     DeletedInstance,
+    UnprotectedResource,
     VaultSecurity,
     parse_availability,
     parse_deleted_instance,
+    parse_unprotected,
     parse_usages,
     parse_vault_security,
 )
@@ -217,4 +219,50 @@ def test_a_403_on_one_read_leaves_the_others_working(sim: Simulator, clock: Manu
     # The failed source keeps its last good series; the others are refreshed.
     assert found["azure_backup_vault_available"] == before["azure_backup_vault_available"]
     assert found["azure_backup_vault_security_info"] == before["azure_backup_vault_security_info"]
+    app.close()
+
+
+# ------------------------------------------------------------------------------------- coverage
+
+
+def test_resource_graph_rows_example() -> None:
+    errors: Counter[str] = Counter()
+    rows = [parse_unprotected(row, errors) for row in body("arg_ResourcesFirstPageQuery_2024-04-01.json")["data"]]
+    assert rows[0] == UnprotectedResource("cfbbd179-59d2-4052-aa06-9270a38aa9d6", "RG1", "microsoft.compute/disks",
+                                          "yetanothertest_OsDisk_1_f396cbcb625a457bb69fe2abf5975820")
+    assert not errors
+    assert parse_unprotected({"id": "/x"}, errors) is None
+    assert errors["name"] == 1
+
+
+def test_coverage_lists_the_unprotected_vms_once_per_cycle(sim: Simulator, clock: ManualClock) -> None:
+    monotonic = ManualClock(0.0)
+    app = App(config(sim, coverage=True, inventory_interval="30m"), ApiTelemetry(), clock=clock, monotonic=monotonic)
+    assert app.poll_once()
+    found = samples(app)
+    unprotected = {labels["resource"]: labels for labels, _ in found["azure_backup_unprotected_resource_info"]}
+    assert sorted(unprotected) == ["vm-unprotected-001", "vm-unprotected-002"]
+    assert unprotected["vm-unprotected-001"]["resource_type"] == "microsoft.compute/virtualmachines"
+    graph = sum(1 for r in sim.requests() if r.api == "resource_graph")
+    assert graph == 1
+    assert app.posture is not None
+    monotonic.now = 600.0
+    app.posture.poll_due()
+    assert sum(1 for r in sim.requests() if r.api == "resource_graph") == graph  # not due yet
+    # A 403 on the query: coverage down for its subscription, its last answer kept, the vaults fine.
+    sim.add_fault(Fault(path="Microsoft.ResourceGraph", status=403, times=None))
+    assert not app.posture.poll_once()
+    found = samples(app)
+    up = {(labels["vault"], labels["source"]): value for labels, value in found["azure_backup_exporter_inventory_up"]}
+    assert up[("", "coverage")] == 0.0
+    assert {value for (_, source), value in up.items() if source != "coverage"} == {1.0}
+    assert len(found["azure_backup_unprotected_resource_info"]) == 2
+    app.close()
+
+
+def test_coverage_is_off_by_default(sim: Simulator, clock: ManualClock) -> None:
+    app = App(config(sim), ApiTelemetry(), clock=clock, monotonic=ManualClock(0.0))
+    assert app.poll_once()
+    assert "azure_backup_unprotected_resource_info" not in samples(app)
+    assert not any(r.api == "resource_graph" for r in sim.requests())
     app.close()

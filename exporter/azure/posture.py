@@ -14,25 +14,57 @@ One request (plus pages) per read per vault per inventory interval:
 - `GET {vault}/deletedBackupInstances` — DeletedBackupInstances_List (backup vaults), paged.
 - `GET {vault}/providers/Microsoft.ResourceHealth/availabilityStatuses/current` —
   AvailabilityStatuses_GetByResource, api-version 2025-05-01.
+
+With `collection.coverage`, one Resource Graph query per cycle (`UNPROTECTED_QUERY`) lists the
+virtual machines and PostgreSQL flexible servers that no vault protects: the resources left after
+removing every Recovery Services protected item's `properties.sourceResourceId` and every backup
+instance's `properties.dataSourceInfo.resourceID` (both in `RecoveryServicesResources`, per
+Microsoft's "Query your backups using Azure Resource Graph"). Disks and storage accounts are left
+out on purpose: a VM's backup covers its disks, and most storage accounts hold nothing to back up,
+so they would be noise. Resource Graph shows only what the identity may read: `Reader` on the
+resources is needed, or they are silently absent.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from exporter.azure.arm import ArmClient
 from exporter.azure.backup import VAULTS_API_VERSION
+from exporter.azure.resourcegraph import ResourceGraphApi
 from exporter.model import BACKUP_VAULT, VaultRef
 
 USAGES_API_VERSION = "2025-08-01"
 RESOURCE_HEALTH_API_VERSION = "2025-05-01"
+COVERED_TYPES = ("microsoft.compute/virtualmachines", "microsoft.dbforpostgresql/flexibleservers")
+UNPROTECTED_QUERY = (
+    "Resources\n"
+    f"| where type in~ ({', '.join(repr(t) for t in COVERED_TYPES)})\n"
+    "| extend resourceId = tolower(id)\n"
+    "| join kind=leftanti (\n"
+    "    RecoveryServicesResources\n"
+    "    | where type in~ ('microsoft.recoveryservices/vaults/backupfabrics/protectioncontainers/protecteditems',"
+    " 'microsoft.dataprotection/backupvaults/backupinstances')\n"
+    "    | extend resourceId = tolower(coalesce(tostring(properties.sourceResourceId),"
+    " tostring(properties.dataSourceInfo.resourceID)))\n"
+    "    | project resourceId\n"
+    ") on resourceId\n"
+    "| order by id asc\n"
+    "| project id, name, type, subscriptionId, resourceGroup"
+)
 
 
 class PostureApi:
     def __init__(self, arm: ArmClient, backup_vault_api_version: str) -> None:
         self._arm = arm
         self._dpp_version = backup_vault_api_version
+        self._graph = ResourceGraphApi(arm)
+
+    def unprotected(self, subscriptions: Sequence[str]) -> Iterator[list[Any]]:
+        """Pages of Resource Graph rows {id, name, type, subscriptionId, resourceGroup}: resources
+        of `COVERED_TYPES` in `subscriptions` that no vault protects."""
+        return self._graph.query(subscriptions, UNPROTECTED_QUERY)
 
     def get_vault(self, vault: VaultRef) -> Any:
         """The vault resource itself: location, securitySettings, redundancy, monitoring."""

@@ -11,7 +11,7 @@ from exporter.exposition.job_families import VAULT_LABELS, _state_set  # one sta
 from exporter.model import BACKUP_VAULT
 from exporter.parsing.vault_posture import DPP_SOFT_DELETE_STATES, IMMUTABILITY_STATES, RSV_SOFT_DELETE_STATES
 from exporter.store.inventory_store import InventorySnapshot, VaultInventory
-from exporter.store.posture_store import PostureSnapshot, VaultPosture
+from exporter.store.posture_store import COVERAGE, Coverage, PostureSnapshot, VaultPosture
 
 CACHED = "Cached; refreshed every inventory_interval."
 PURGE_LABELS = [*VAULT_LABELS, "backup_management_type", "item"]
@@ -50,12 +50,16 @@ class PostureCollector(Collector):
             job_failure_alerts="Enabled"} 1.0
         azure_backup_vault_available{V,state="Degraded",reason="Unplanned"} 0.0
         azure_backup_protected_item_purge_timestamp_seconds{V,backup_management_type="AzureIaasVM",item="vm-1"} 1.77e+09
+        azure_backup_unprotected_resource_info{subscription_id="0000…",resource_group="rg-app",
+            resource_type="microsoft.compute/virtualmachines",resource="vm-web-07"} 1.0
 
     Storage and item health come from Recovery Services usages (backup vaults have no usages
     operation); `azure_backup_vault_available` is 1 only for availabilityState "Available". Soft
     delete states are the kind's own: Enabled/Disabled/AlwaysON (Recovery Services), On/Off/AlwaysOn
     (backup vaults). Purge times: Recovery Services items from the inventory (deferred delete
-    fields), backup vaults' deleted instances from `deletedBackupInstances`.
+    fields), backup vaults' deleted instances from `deletedBackupInstances`. Unprotected resources
+    only with `collection.coverage`; the coverage query's own `inventory_up{source="coverage"}` row
+    is per subscription, with empty resource_group and vault.
     """
 
     def __init__(self, source: Callable[[], PostureSnapshot | None],
@@ -69,6 +73,10 @@ class PostureCollector(Collector):
         for vault in snapshot.vaults if snapshot is not None else ():
             for source, ok in vault.up:
                 yield [*vault.ref.labels, source], 1.0 if ok else 0.0
+        coverage = snapshot.coverage if snapshot is not None else None
+        for subscription in coverage.subscriptions if coverage is not None else ():
+            # The query spans the subscription, not a vault: resource_group and vault are empty.
+            yield [subscription, "", "", COVERAGE], 1.0 if coverage is not None and coverage.up else 0.0
 
     def collect(self) -> Iterator[Metric]:
         snapshot = self._source()
@@ -76,6 +84,17 @@ class PostureCollector(Collector):
             return
         yield from self._settings(snapshot.vaults)
         yield self._purges(snapshot.vaults)
+        if snapshot.coverage is not None:
+            yield self._unprotected(snapshot.coverage)
+
+    @staticmethod
+    def _unprotected(coverage: Coverage) -> Metric:
+        family = GaugeMetricFamily("azure_backup_unprotected_resource_info",
+                                   f"A resource no vault protects (collection.coverage). {CACHED}",
+                                   labels=["subscription_id", "resource_group", "resource_type", "resource"])
+        for found in coverage.unprotected or ():
+            family.add_metric(list(found), 1.0)
+        return family
 
     def _settings(self, vaults: tuple[VaultPosture, ...]) -> Iterator[Metric]:
         def gauge(name: str, text: str, extra: list[str] | None = None) -> GaugeMetricFamily:

@@ -201,3 +201,36 @@ def parse_availability(raw: object, errors: Counter[str]) -> Availability | None
         errors["availabilityState"] += 1
         return None
     return Availability(state, _text(_get(raw, "properties", "reasonType"), "reasonType", errors))
+
+
+class UnprotectedResource(NamedTuple):
+    """A resource no vault protects (Resource Graph row, `exporter.azure.posture.UNPROTECTED_QUERY`)."""
+
+    subscription_id: str
+    resource_group: str
+    resource_type: str
+    resource: str
+
+
+def parse_unprotected(raw: object, errors: Counter[str]) -> UnprotectedResource | None:
+    """A Resource Graph row `{id, name, type, subscriptionId, resourceGroup}`; None (counted) without a name."""
+    if not is_object(raw):
+        errors["unprotectedResource"] += 1
+        return None
+    name = _text(raw.get("name"), "name", errors)
+    if not name:
+        errors["name"] += 1
+        return None
+    # A query that projects only `id` still says where the resource lives: /subscriptions/{s}/resourceGroups/{rg}/…
+    segments = _text(raw.get("id"), "id", errors).split("/")
+    return UnprotectedResource(
+        _text(raw.get("subscriptionId"), "subscriptionId", errors) or _segment_after(segments, "subscriptions"),
+        _text(raw.get("resourceGroup"), "resourceGroup", errors) or _segment_after(segments, "resourcegroups"),
+        _text(raw.get("type"), "type", errors).lower(),  # Resource Graph writes types in lower case anyway
+        name,
+    )
+
+
+def _segment_after(segments: list[str], key: str) -> str:
+    lowered = [segment.lower() for segment in segments]
+    return segments[lowered.index(key) + 1] if key in lowered[:-1] else ""

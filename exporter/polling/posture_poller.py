@@ -10,6 +10,9 @@ Runs in its own thread beside the job and inventory pollers and touches neither:
 vaults through a callable, as the inventory poller does, keeps its own store and hands its snapshot
 to the publisher. Each read fails alone (`azure_backup_exporter_inventory_up{source}` 0 for it), so a
 role that may not read Resource Health still gets the vault's security settings.
+
+With `collection.coverage`, each cycle that reads any vault also runs one Resource Graph query
+over the vaults' subscriptions for resources no vault protects (`exporter.azure.posture`).
 """
 
 from __future__ import annotations
@@ -26,8 +29,10 @@ from exporter.azure.posture import PostureApi
 from exporter.azure.telemetry import ApiTelemetry
 from exporter.model import BACKUP_VAULT, VaultRef
 from exporter.parsing.vault_posture import (
+    UnprotectedResource,
     parse_availability,
     parse_deleted_instance,
+    parse_unprotected,
     parse_usages,
     parse_vault_security,
 )
@@ -60,8 +65,10 @@ class PosturePoller:
         publish: Callable[[PostureSnapshot], object],
         concurrency: int = 4,
         monotonic: Callable[[], float] = time.monotonic,
+        coverage: bool = False,
     ) -> None:
         self._api = api
+        self._coverage = coverage  # collection.coverage: one Resource Graph query per cycle
         self._store = store
         self._interval = interval
         self._vaults = vaults  # the monitored vaults, every kind
@@ -79,7 +86,9 @@ class PosturePoller:
         """Read every vault's posture now and publish; True if every read succeeded."""
         self._next = dict.fromkeys(self._next, -1.0)
         self.poll_due()
-        return all(ok for vault in self._store.snapshot().vaults for _, ok in vault.up)
+        snapshot = self._store.snapshot()
+        coverage_ok = snapshot.coverage is None or snapshot.coverage.up
+        return coverage_ok and all(ok for vault in snapshot.vaults for _, ok in vault.up)
 
     def run(self, stop: threading.Event) -> None:
         """Read each vault every `interval` on the monotonic clock until `stop` is set."""
@@ -101,6 +110,8 @@ class PosturePoller:
         for ref in due:
             self._next[ref] = now + self._interval
         futures: dict[Future[Reads], VaultRef] = {self._pool.submit(self._read, ref): ref for ref in due}
+        if self._coverage and due:
+            self._query_coverage(refs)
         pending = set(futures)
         while pending:
             _, pending = wait(pending, timeout=WAKE_SECONDS)
@@ -132,6 +143,20 @@ class PosturePoller:
                 log.warning("posture read %s of vault %s failed: %s", source, ref, exc)
                 outcomes.append((source, FAILED))
         return outcomes, errors
+
+    def _query_coverage(self, refs: list[VaultRef]) -> None:
+        """The resources of the vaults' subscriptions that no vault protects: one query (plus pages)."""
+        subscriptions = tuple(sorted({ref.subscription_id for ref in refs}))
+        errors: Counter[str] = Counter()
+        found: tuple[UnprotectedResource, ...] | None
+        try:
+            rows = (parse_unprotected(raw, errors) for raw in self._entries(self._api.unprotected(subscriptions)))
+            found = tuple(sorted({row for row in rows if row is not None}))
+        except ArmError as exc:
+            log.warning("coverage query failed: %s", exc)
+            found = None
+        self._telemetry.add_parse_errors(errors)
+        self._store.record_coverage(subscriptions, found)
 
     @staticmethod
     def _entries(pages: Iterable[list[object]]) -> list[object]:

@@ -11,7 +11,9 @@ Every vault is hardened (soft delete on, immutability Unlocked) and Available un
 - Recovery Services vault 0: soft delete Disabled, immutability Locked;
 - vault 1: immutability Disabled, Resource Health Degraded, cross-region restore on, and a
   soft-deleted VM two days from its purge (`inventory.purging_item_body`);
-- the first backup vault: a deleted backup instance two days from its purge.
+- the first backup vault: a deleted backup instance two days from its purge;
+- two virtual machines of the first subscription that no vault protects, the answer to the
+  exporter's coverage query (Resource Graph; `resourcegraph` hands that query here).
 
 Storage grows with the clock: 50 GB per vault index plus 1 GB a day since the estate's epoch.
 """
@@ -136,6 +138,29 @@ def availability_body(resource_id: str, degraded: bool) -> dict[str, Any]:
     )
     return {"id": f"{resource_id}/providers/Microsoft.ResourceHealth/availabilityStatuses/current",
             "name": "current", "type": "Microsoft.ResourceHealth/AvailabilityStatuses", "properties": props}
+
+
+UNPROTECTED_VMS = ("vm-unprotected-001", "vm-unprotected-002")
+UNPROTECTED_GROUP = "rg-app-unprotected"
+
+
+def is_coverage_query(query: str) -> bool:
+    """The exporter's unprotected-resources query: resources left by an anti-join with the vaults'
+    protected items (the one other query shape this Resource Graph knows)."""
+    text = " ".join(query.split())
+    return text.startswith("Resources | where type in~ (") and "join kind=leftanti" in text
+
+
+def coverage_answer(sim: Simulator, subscriptions: list[str]) -> dict[str, Any]:
+    """The coverage query's answer, as the Resources operation's example shapes it (one page)."""
+    first = sim.estate.subscriptions[0].subscription_id
+    rows: list[dict[str, Any]] = []
+    if sim.estate.spec.posture_cases and first.lower() in {s.lower() for s in subscriptions}:
+        rows = [{"id": f"/subscriptions/{first}/resourceGroups/{UNPROTECTED_GROUP}"
+                       f"/providers/Microsoft.Compute/virtualMachines/{name}",
+                 "name": name, "type": "microsoft.compute/virtualmachines", "subscriptionId": first,
+                 "resourceGroup": UNPROTECTED_GROUP} for name in UNPROTECTED_VMS]
+    return {"totalRecords": len(rows), "count": len(rows), "data": rows, "facets": [], "resultTruncated": "false"}
 
 
 def get_vault(sim: Simulator, _request: Request, match: re.Match[str]) -> Response:

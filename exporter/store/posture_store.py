@@ -13,13 +13,20 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 from exporter.model import VaultRef
-from exporter.parsing.vault_posture import Availability, DeletedInstance, VaultSecurity, VaultUsage
+from exporter.parsing.vault_posture import (
+    Availability,
+    DeletedInstance,
+    UnprotectedResource,
+    VaultSecurity,
+    VaultUsage,
+)
 
 # The `source` label of azure_backup_exporter_inventory_up for each posture read.
 VAULT = "vault"
 USAGES = "usages"
 DELETED_INSTANCES = "deleted_instances"
 RESOURCE_HEALTH = "resource_health"
+COVERAGE = "coverage"  # the Resource Graph query of unprotected resources (collection.coverage)
 POSTURE_SOURCES = (VAULT, USAGES, DELETED_INSTANCES, RESOURCE_HEALTH)
 # The VaultPosture field each source fills.
 _FIELDS = {VAULT: "security", USAGES: "usage", DELETED_INSTANCES: "deleted", RESOURCE_HEALTH: "availability"}
@@ -45,15 +52,26 @@ class VaultPosture:
 
 
 @dataclass(frozen=True, slots=True)
+class Coverage:
+    """The last answer of the coverage query: None before the first, kept when a query fails."""
+
+    up: bool
+    subscriptions: tuple[str, ...]  # the subscriptions it covered
+    unprotected: tuple[UnprotectedResource, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class PostureSnapshot:
     taken_at: float
     vaults: tuple[VaultPosture, ...] = field(default_factory=tuple)
+    coverage: Coverage | None = None  # None: collection.coverage is off
 
 
 class PostureStore:
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
         self._vaults: dict[VaultRef, VaultPosture] = {}
+        self._coverage: Coverage | None = None
 
     def set_vaults(self, refs: Iterable[VaultRef]) -> None:
         """Make the watched vaults exactly `refs`; a vault that left takes its series along."""
@@ -73,5 +91,13 @@ class PostureStore:
             changes[_FIELDS[source]] = () if outcome is None and source == DELETED_INSTANCES else outcome
         self._vaults[ref] = replace(known, **changes)  # type: ignore[arg-type]
 
+    def record_coverage(self, subscriptions: tuple[str, ...], found: tuple[UnprotectedResource, ...] | None) -> None:
+        """One coverage query over `subscriptions`: what it found, or None when it failed."""
+        if found is None:
+            last = self._coverage.unprotected if self._coverage is not None else None
+            self._coverage = Coverage(False, subscriptions, last)
+        else:
+            self._coverage = Coverage(True, subscriptions, found)
+
     def snapshot(self) -> PostureSnapshot:
-        return PostureSnapshot(self._clock(), tuple(self._vaults.values()))
+        return PostureSnapshot(self._clock(), tuple(self._vaults.values()), self._coverage)
