@@ -50,7 +50,7 @@ def start_demo(estate: EstateSpec = DEMO_ESTATE, interval: str = "15s") -> tuple
     config = parse_config(
         {
             "azure": {"auth": "managed_identity", "resource_manager_url": simulator.url},
-            "collection": {"interval": interval, "lookback": "7d", "vault_tags": ["team", "env"]},
+            "collection": {"interval": interval, "lookback": "7d", "vault_tags": ["team", "env"], "coverage": True},
             "targets": [
                 {"subscription_id": "*"},
                 {"subscription_id": sub, "resource_group": rg, "vault": vault, "jobs": tracked},

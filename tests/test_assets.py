@@ -64,6 +64,7 @@ REQUIRED_ALERTS = {
     "AzureBackupItemPurgeUpcoming",
     "AzureBackupVaultUnavailable",
     "AzureBackupStorageGrowth",
+    "AzureBackupResourceUnprotected",
 }
 REQUIRED_ROWS = {"Estate overview", "Freshness", "Jobs", "Durations", "Sizes", "Exporter health", "Inventory",
                  "Vault posture"}
@@ -112,6 +113,7 @@ CONTRACT_METRICS = {
     "azure_backup_vault_security_info",
     "azure_backup_vault_available",
     "azure_backup_protected_item_purge_timestamp_seconds",
+    "azure_backup_unprotected_resource_info",
     # issue 5: reloads and the state file (exporter/exposition/lifecycle_families.py)
     "azure_backup_exporter_discovery_up",
     "azure_backup_exporter_config_last_reload_successful",

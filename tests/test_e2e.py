@@ -14,7 +14,8 @@ got a DeleteBackupData job (AzureBackupUnexpectedDeletion). Failure and warning 
 `EstateSpec.posture_cases` adds one case per vault posture alert: soft delete off in the first
 vault (AzureBackupSoftDeleteDisabled), and in the second immutability off
 (AzureBackupImmutabilityDisabled), Resource Health Degraded (AzureBackupVaultUnavailable) and a
-soft-deleted VM two days from its purge (AzureBackupItemPurgeUpcoming).
+soft-deleted VM two days from its purge (AzureBackupItemPurgeUpcoming); with `coverage` on, two
+VMs no vault protects (AzureBackupResourceUnprotected).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.simulator import EstateSpec
 from exporter.simulator.catalog import VM_ERRORS
+from exporter.simulator.posture import UNPROTECTED_GROUP, UNPROTECTED_VMS
 from exporter.simulator.resources import ProtectedItem
 from tests.binaries import dashboard_expressions, dashboard_variable_selectors, require_binary, rule_expressions
 from tests.e2e_processes import wait_for
@@ -129,6 +131,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         lookback="4d",  # past the failing item's last success, 3 days ago
         for_duration=FOR_DURATION,
         startup_seconds=STARTUP_SECONDS,
+        coverage=True,  # the posture cases' two unprotected VMs (AzureBackupResourceUnprotected)
     ) as stack:
         yield stack
 
@@ -318,12 +321,21 @@ def posture_alerts(stack: Stack, scrape: dict[str, str]) -> dict[tuple[str, str]
             **open_, "alertname": "AzureBackupItemPurgeUpcoming", "severity": "warning",
             "backup_management_type": "AzureIaasVM", "item": PURGING,
         },
+        **{
+            ("AzureBackupResourceUnprotected", vm): {
+                **scrape, "alertname": "AzureBackupResourceUnprotected", "severity": "warning",
+                "subscription_id": stack.sim.estate.subscriptions[0].subscription_id,
+                "resource_group": UNPROTECTED_GROUP, "resource_type": "microsoft.compute/virtualmachines",
+                "resource": vm,
+            }
+            for vm in UNPROTECTED_VMS
+        },
     }
 
 
 def identity(alert: dict[str, Any]) -> tuple[str, str]:
     labels = labels_of(alert)
-    return labels["alertname"], labels.get("item", "")
+    return labels["alertname"], labels.get("item", labels.get("resource", ""))
 
 
 def delivered(stack: Stack) -> dict[tuple[str, str], dict[str, Any]]:
