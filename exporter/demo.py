@@ -19,7 +19,8 @@ log = logging.getLogger(__name__)
 # ~50 protected items in Recovery Services vaults and ~25 in backup vaults (disks, blobs,
 # PostgreSQL, AKS) over three subscriptions, a backup every 10 minutes per item (so a new job
 # starts every few seconds somewhere), a week of history, some failures and warnings, one item
-# failing for days (AzureBackupTooOld), one DeleteBackupData job and two items not backed up yet.
+# failing for days (AzureBackupTooOld), one DeleteBackupData job and two items not backed up yet;
+# the vault posture cases (simulator.posture) raise each posture alert once.
 DEMO_ESTATE = EstateSpec(
     subscriptions=3,
     vaults_per_subscription=2,
@@ -36,6 +37,7 @@ DEMO_ESTATE = EstateSpec(
     history_seconds=8 * 86400.0,
     backup_vaults_per_subscription=1,
     backup_history_seconds=86400.0,  # their lists have no filter: every poll reads all of them
+    posture_cases=True,  # soft delete off, immutability Locked and Disabled, a Degraded vault, purges due
 )
 
 
@@ -48,7 +50,7 @@ def start_demo(estate: EstateSpec = DEMO_ESTATE, interval: str = "15s") -> tuple
     config = parse_config(
         {
             "azure": {"auth": "managed_identity", "resource_manager_url": simulator.url},
-            "collection": {"interval": interval, "lookback": "7d", "vault_tags": ["team", "env"]},
+            "collection": {"interval": interval, "lookback": "7d", "vault_tags": ["team", "env"], "coverage": True},
             "targets": [
                 {"subscription_id": "*"},
                 {"subscription_id": sub, "resource_group": rg, "vault": vault, "jobs": tracked},

@@ -11,6 +11,7 @@ from exporter.azure.backup import RecoveryServicesApi
 from exporter.azure.credential import TokenSource, build_credential
 from exporter.azure.dataprotection import DataProtectionApi
 from exporter.azure.pacing import Pacer
+from exporter.azure.posture import PostureApi
 from exporter.azure.resourcegraph import ResourceGraphApi
 from exporter.azure.telemetry import ApiTelemetry
 from exporter.config.schema import Config
@@ -18,9 +19,11 @@ from exporter.exposition.publisher import Publisher
 from exporter.polling.graph_source import ResourceGraphSource
 from exporter.polling.inventory_poller import InventoryPoller
 from exporter.polling.job_poller import Poller
+from exporter.polling.posture_poller import PosturePoller
 from exporter.polling.sources import DataProtectionSource, JobSource, RecoveryServicesSource
 from exporter.store.inventory_store import InventoryStore
 from exporter.store.job_store import Snapshot, Store
+from exporter.store.posture_store import PostureStore
 from exporter.store.state_file import StateFile
 
 
@@ -88,23 +91,41 @@ class App:
             )
         else:
             self.publisher.publish_inventory(None)  # a reload that turned it off drops its series
+        self.posture: PosturePoller | None = None
+        if collection.inventory_interval > 0:  # the vault posture runs on the inventory interval
+            self.posture = PosturePoller(
+                PostureApi(self.arm, collection.backup_vault_api_version),
+                PostureStore(clock),
+                interval=collection.inventory_interval,
+                vaults=lambda: [vault.info.ref for vault in self.publisher.current.vaults],  # as the inventory
+                telemetry=telemetry,
+                publish=self.publisher.publish_posture,
+                concurrency=collection.concurrency,
+                monotonic=monotonic,
+                coverage=collection.coverage,
+            )
+        else:
+            self.publisher.publish_posture(None)
 
     def poll_once(self) -> bool:
         """Poll every vault's jobs, then (when on) its inventory; True if every request succeeded."""
         ok = self.poller.poll_once()
-        return (self.inventory.poll_once() if self.inventory is not None else True) and ok
+        ok = (self.inventory.poll_once() if self.inventory is not None else True) and ok
+        return (self.posture.poll_once() if self.posture is not None else True) and ok
 
     def run(self, stop: threading.Event) -> None:
         """Run the job poller here and the inventory in a thread of its own until `stop` is set."""
-        inventory = None
-        if self.inventory is not None:
-            inventory = threading.Thread(target=self.inventory.run, args=(stop,), name="inventory", daemon=True)
-            inventory.start()
+        threads = [
+            threading.Thread(target=cycle.run, args=(stop,), name=name, daemon=True)
+            for name, cycle in (("inventory", self.inventory), ("posture", self.posture)) if cycle is not None
+        ]
+        for thread in threads:
+            thread.start()
         try:
             self.poller.run(stop)
         finally:
-            if inventory is not None:
-                inventory.join()
+            for thread in threads:
+                thread.join()
 
     def _publish(self, snapshot: Snapshot) -> None:
         # Saved before it is shown: a scraper never sees a count that a kill -9 could take back.
@@ -117,4 +138,6 @@ class App:
         self.poller.close()
         if self.inventory is not None:
             self.inventory.close()
+        if self.posture is not None:
+            self.posture.close()
         self.arm.close()

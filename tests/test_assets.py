@@ -36,7 +36,8 @@ from tests.binaries import (
 ROOT = Path(__file__).resolve().parent.parent
 PROMETHEUS_DIR = ROOT / "prometheus"
 ALERTS = PROMETHEUS_DIR / "alerts.yml"
-ALERT_TESTS = (PROMETHEUS_DIR / "alerts.test.yml", PROMETHEUS_DIR / "alerts.days.test.yml")
+ALERT_TESTS = (PROMETHEUS_DIR / "alerts.test.yml", PROMETHEUS_DIR / "alerts.days.test.yml",
+               PROMETHEUS_DIR / "alerts.posture.test.yml")
 DASHBOARD = ROOT / "grafana" / "dashboards" / "azure-backup.json"
 DOCS = ROOT / "docs" / "monitoring.md"
 COMPOSE = ROOT / "deploy" / "compose.yml"
@@ -57,8 +58,16 @@ REQUIRED_ALERTS = {
     # issue 7: the protected-item inventory
     "AzureBackupProtectionStopped",
     "AzureBackupItemUnhealthy",
+    # issue 12: vault posture
+    "AzureBackupSoftDeleteDisabled",
+    "AzureBackupImmutabilityDisabled",
+    "AzureBackupItemPurgeUpcoming",
+    "AzureBackupVaultUnavailable",
+    "AzureBackupStorageGrowth",
+    "AzureBackupResourceUnprotected",
 }
-REQUIRED_ROWS = {"Estate overview", "Freshness", "Jobs", "Durations", "Sizes", "Exporter health", "Inventory"}
+REQUIRED_ROWS = {"Estate overview", "Freshness", "Jobs", "Durations", "Sizes", "Exporter health", "Inventory",
+                 "Vault posture"}
 
 # SPEC §6, the metric contract; histograms with their series suffixes.
 CONTRACT_METRICS = {
@@ -95,6 +104,16 @@ CONTRACT_METRICS = {
     "azure_backup_protected_items",
     "azure_backup_exporter_inventory_up",
     "azure_backup_exporter_inventory_last_success_timestamp_seconds",
+    # issue 12: vault posture (exporter/exposition/posture_families.py)
+    "azure_backup_vault_storage_bytes",
+    "azure_backup_vault_protected_items_by_health",
+    "azure_backup_vault_soft_delete_state",
+    "azure_backup_vault_soft_delete_retention_seconds",
+    "azure_backup_vault_immutability_state",
+    "azure_backup_vault_security_info",
+    "azure_backup_vault_available",
+    "azure_backup_protected_item_purge_timestamp_seconds",
+    "azure_backup_unprotected_resource_info",
     # issue 5: reloads and the state file (exporter/exposition/lifecycle_families.py)
     "azure_backup_exporter_discovery_up",
     "azure_backup_exporter_config_last_reload_successful",

@@ -11,6 +11,11 @@ files run in test_assets.py; here Prometheus itself loads them.
 The estate is designed so that exactly three things are wrong, all in the first vault: item 0
 fails every backup of the last 3 days (AzureBackupJobFailed and AzureBackupTooOld), the last item
 got a DeleteBackupData job (AzureBackupUnexpectedDeletion). Failure and warning ratios are 0.
+`EstateSpec.posture_cases` adds one case per vault posture alert: soft delete off in the first
+vault (AzureBackupSoftDeleteDisabled), and in the second immutability off
+(AzureBackupImmutabilityDisabled), Resource Health Degraded (AzureBackupVaultUnavailable) and a
+soft-deleted VM two days from its purge (AzureBackupItemPurgeUpcoming); with `coverage` on, two
+VMs no vault protects (AzureBackupResourceUnprotected).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.simulator import EstateSpec
 from exporter.simulator.catalog import VM_ERRORS
+from exporter.simulator.posture import UNPROTECTED_GROUP, UNPROTECTED_VMS
 from exporter.simulator.resources import ProtectedItem
 from tests.binaries import dashboard_expressions, dashboard_variable_selectors, require_binary, rule_expressions
 from tests.e2e_processes import wait_for
@@ -58,9 +64,11 @@ ESTATE = EstateSpec(
     deletion_jobs=1,
     never_backed_up_items=1,
     history_seconds=3.25 * 86400,
+    posture_cases=True,  # one case per vault posture alert, in the two vaults (simulator.posture)
 )
 FOR_DURATION = "2s"
 NEVER_BACKED_UP = "vm-new-001"  # EstateSpec.never_backed_up_items: a protected VM with no job at all
+PURGING = "vm-purge-001"  # EstateSpec.posture_cases: a soft-deleted VM two days from its purge
 POLL_SECONDS = 2.0  # the exporter's collection.interval: Prometheus sees each job within seconds
 STARTUP_SECONDS = 45.0  # from the start of the stack: every process up, the first data in Prometheus
 DATA_SECONDS = 90.0  # from the start of the stack: every expression has data, the alerts arrived
@@ -91,6 +99,7 @@ RULE_ALLOWED_EMPTY = {
     "AzureBackupExporterTargetDown{cause=discovery}": "every subscription and vault listing succeeds",
     "AzureBackupExporterDegraded{cause=config_reload}": "no reload was asked for",
     "AzureBackupExporterDegraded{cause=state_write}": "no state file is configured: no write fails",
+    "AzureBackupStorageGrowth": "Prometheus holds minutes of data, not the 7 days the rule compares",
 }
 ABSENT_SERIES = {
     'azure_backup_exporter_api_requests_total{code="429"}': "no request was throttled",
@@ -122,6 +131,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         lookback="4d",  # past the failing item's last success, 3 days ago
         for_duration=FOR_DURATION,
         startup_seconds=STARTUP_SECONDS,
+        coverage=True,  # the posture cases' two unprotected VMs (AzureBackupResourceUnprotected)
     ) as stack:
         yield stack
 
@@ -288,12 +298,44 @@ def designed_alerts(stack: Stack) -> dict[tuple[str, str], dict[str, str]]:
             "severity": "critical", "schedule": "any", "source": "inventory", "protection_state": "IRPending",
             "backup_management_type": "AzureIaasVM",
         },
+        **posture_alerts(stack, scrape),
+    }
+
+
+def posture_alerts(stack: Stack, scrape: dict[str, str]) -> dict[tuple[str, str], dict[str, str]]:
+    """The vault posture cases (simulator.posture): vault 0's soft delete, vault 1's other three."""
+    weak, open_ = ({"subscription_id": s, "resource_group": rg, "vault": v, **scrape}
+                   for s, rg, v in stack.sim.estate.vault_refs()[:2])
+    return {
+        ("AzureBackupSoftDeleteDisabled", ""): {
+            **weak, "alertname": "AzureBackupSoftDeleteDisabled", "severity": "warning", "state": "Disabled",
+        },
+        ("AzureBackupImmutabilityDisabled", ""): {
+            **open_, "alertname": "AzureBackupImmutabilityDisabled", "severity": "info", "state": "Disabled",
+        },
+        ("AzureBackupVaultUnavailable", ""): {
+            **open_, "alertname": "AzureBackupVaultUnavailable", "severity": "warning", "state": "Degraded",
+            "reason": "Unplanned",
+        },
+        ("AzureBackupItemPurgeUpcoming", PURGING): {
+            **open_, "alertname": "AzureBackupItemPurgeUpcoming", "severity": "warning",
+            "backup_management_type": "AzureIaasVM", "item": PURGING,
+        },
+        **{
+            ("AzureBackupResourceUnprotected", vm): {
+                **scrape, "alertname": "AzureBackupResourceUnprotected", "severity": "warning",
+                "subscription_id": stack.sim.estate.subscriptions[0].subscription_id,
+                "resource_group": UNPROTECTED_GROUP, "resource_type": "microsoft.compute/virtualmachines",
+                "resource": vm,
+            }
+            for vm in UNPROTECTED_VMS
+        },
     }
 
 
 def identity(alert: dict[str, Any]) -> tuple[str, str]:
     labels = labels_of(alert)
-    return labels["alertname"], labels.get("item", "")
+    return labels["alertname"], labels.get("item", labels.get("resource", ""))
 
 
 def delivered(stack: Stack) -> dict[tuple[str, str], dict[str, Any]]:

@@ -174,7 +174,8 @@ def test_failed_inventory_keeps_the_last_items_and_shows_down(sim: Simulator, cl
     assert not app.inventory.poll_once()
     found = samples(app)
     assert by_item(found["azure_backup_protected_item_info"], bad.name) == before
-    up = {labels["vault"]: value for labels, value in found["azure_backup_exporter_inventory_up"]}
+    up = {labels["vault"]: value for labels, value in found["azure_backup_exporter_inventory_up"]
+          if labels["source"] == "protected_items"}
     assert up == {sim.estate.vaults[0].name: 1.0, bad.name: 0.0}
     assert ({"api": "list_protected_items", "code": "403"}, 1.0) in found["azure_backup_exporter_api_requests_total"]
 

@@ -108,6 +108,7 @@ class CollectionConfig:
     shard_index: int = 0
     shard_count: int = 1
     inventory_interval: float = 1800.0  # 0: off
+    coverage: bool = False  # one Resource Graph query per inventory interval: resources no vault protects
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +190,7 @@ _COLLECTION: dict[str, cv.Converter] = {
     "shard_index": cv.integer(0, MAX_SHARDS - 1),
     "shard_count": cv.integer(1, MAX_SHARDS),
     "inventory_interval": cv.duration_or_off,
+    "coverage": cv.boolean,
 }
 _TARGET: dict[str, cv.Converter] = {
     "subscription_id": cv.guid_or_star,

@@ -39,7 +39,7 @@ class InventoryCollector(Collector):
         azure_backup_protected_item_last_backup_error_info{…,error_code="UserErrorSQLNoSysadminMembership"} 1.0
         azure_backup_protected_items{subscription_id=…,resource_group=…,vault=…,protection_state="Protected"} 11.0
         azure_backup_protected_items{…,protection_state="ProtectionStopped"} 1.0
-        azure_backup_exporter_inventory_up{subscription_id=…,resource_group=…,vault=…} 1.0
+        azure_backup_exporter_inventory_up{subscription_id=…,resource_group=…,vault=…,source="protected_items"} 1.0
         azure_backup_exporter_inventory_last_success_timestamp_seconds{…} 1.7637e+09
 
     `health_status` is a VM's healthStatus (Passed, ActionRequired, …) or a workload item's
@@ -59,9 +59,13 @@ class InventoryCollector(Collector):
         self,
         source: Callable[[], InventorySnapshot | None],
         job_items: Callable[[], Iterable[tuple[str, ...]]] = tuple,
+        extra_up: Callable[[], Iterable[tuple[list[str], float]]] = tuple,
     ) -> None:
         self._source = source
         self._job_items = job_items
+        # Further rows of azure_backup_exporter_inventory_up (vault labels + source): the other
+        # reads of the inventory interval (vault posture), one family for every source.
+        self._extra_up = extra_up
 
     def _job_spellings(self) -> dict[tuple[str, ...], str]:
         """(subscription_id, resource_group, vault, backup_management_type, casefolded item) → the
@@ -119,19 +123,22 @@ class InventoryCollector(Collector):
                                   f"Protected items of the vault by protectionState. {CACHED}",
                                   labels=[*VAULT_LABELS, "protection_state"])
         up = GaugeMetricFamily("azure_backup_exporter_inventory_up",
-                               "1 if the last inventory (protected-item listing) of the vault succeeded.",
-                               labels=VAULT_LABELS)
+                               "1 if the vault's last inventory read from `source` succeeded (protected_items: "
+                               "the protected-item listing).",
+                               labels=[*VAULT_LABELS, "source"])
         last = GaugeMetricFamily("azure_backup_exporter_inventory_last_success_timestamp_seconds",
                                  "Time of the vault's last successful inventory.", labels=VAULT_LABELS)
         for vault in vaults:
             if not vault.polled:
                 continue
             labels = list(vault.ref.labels)
-            up.add_metric(labels, 1.0 if vault.up else 0.0)
+            up.add_metric([*labels, "protected_items"], 1.0 if vault.up else 0.0)
             if vault.last_success is None:
                 continue  # never listed successfully: no counts to show
             last.add_metric(labels, vault.last_success)
             counts = dict(vault.counts)
             for name in (*PROTECTION_STATES, *sorted(s for s in counts if s not in PROTECTION_STATES)):
                 count.add_metric([*labels, name], float(counts.get(name, 0)))
+        for labels, value in self._extra_up():
+            up.add_metric(labels, value)
         yield from (count, up, last)

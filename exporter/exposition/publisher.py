@@ -22,9 +22,11 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from exporter.azure.telemetry import ApiTelemetry
 from exporter.exposition.inventory_families import InventoryCollector
 from exporter.exposition.job_families import BackupCollector, Published
+from exporter.exposition.posture_families import PostureCollector
 from exporter.exposition.text import render_text
 from exporter.store.inventory_store import InventorySnapshot
 from exporter.store.job_store import Snapshot, VaultView
+from exporter.store.posture_store import PostureSnapshot
 
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 # Level 6 is gzip's default: a third of level 9's cost for nearly its ratio (SPEC §12 figures).
@@ -77,8 +79,12 @@ class Publisher:
         self.registry.register(self._collector)
         # The inventory has its own thread and interval; its snapshot is rendered beside the jobs'.
         self._inventory: InventorySnapshot | None = None
+        # The vault posture: read on the inventory interval by a thread of its own.
+        self._posture: PostureSnapshot | None = None
+        posture = PostureCollector(lambda: self._posture, lambda: self._inventory)
         # Inventory items take the job series' spelling of their names (they join case-insensitively).
-        self.registry.register(InventoryCollector(lambda: self._inventory, self._job_items))
+        self.registry.register(InventoryCollector(lambda: self._inventory, self._job_items, posture.up_rows))
+        self.registry.register(posture)
         # Both pollers publish: one render at a time, so the newer never loses to the older.
         self._lock = threading.Lock()
         self.current = self._render(ready=False, vaults=())
@@ -108,6 +114,14 @@ class Publisher:
             self._inventory = snapshot
             if self._published is not None:  # the inventory's own requests and parse errors too
                 self._published = Published(self._published.snapshot, self._telemetry.snapshot())
+            current = self.current
+            self.current = self._render(ready=current.ready, vaults=current.vaults)
+            return self.current
+
+    def publish_posture(self, snapshot: PostureSnapshot | None) -> Exposition:
+        """The latest vault posture; None drops its families (inventory_interval: 0)."""
+        with self._lock:
+            self._posture = snapshot
             current = self.current
             self.current = self._render(ready=current.ready, vaults=current.vaults)
             return self.current

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from typing import Any, Final, NamedTuple
 
 from exporter.parsing.jobs import MAX_LABEL_CHARS, UNKNOWN
-from exporter.parsing.values import parse_time
+from exporter.parsing.values import parse_duration, parse_time
 
 __all__ = [
     "HEALTH_STATUSES",
@@ -77,6 +77,13 @@ class ProtectedItem(NamedTuple):
     container_name: str = ""
     source_resource_id: str = ""
     last_error: str | None = None  # workload items: lastBackupErrorDetail.code, None when "Success"
+    # Soft-deleted items (isScheduledForDeferredDelete): when the delete happened
+    # (deferredDeleteTimeInUTC) and how long until the purge (deferredDeleteTimeRemaining, seconds,
+    # as of the listing). Az PowerShell's DateOfPurge reads the two the same way (Az.RecoveryServices
+    # release notes: "use the remaining deferred delete window returned by the service instead of a
+    # fixed value of 14 days"). Both None for an item not scheduled for deletion.
+    deferred_delete_time: float | None = None
+    deferred_delete_remaining: float | None = None
 
 
 def health_values(item: ProtectedItem) -> tuple[str, ...]:
@@ -120,7 +127,7 @@ def parse_protected_item(raw: object, errors: Counter[str]) -> ProtectedItem | N
     Error fields: protectedItem, properties, friendlyName, protectionState, protectedItemType,
     backupManagementType, workloadType, healthStatus, protectedItemHealthStatus, lastBackupStatus,
     lastBackupTime, lastRecoveryPoint, policyName, policyId, containerName, sourceResourceId,
-    lastBackupErrorDetail.
+    lastBackupErrorDetail, deferredDeleteTimeInUTC, deferredDeleteTimeRemaining.
     """
     if not isinstance(raw, Mapping):
         errors["protectedItem"] += 1
@@ -134,6 +141,7 @@ def parse_protected_item(raw: object, errors: Counter[str]) -> ProtectedItem | N
     if item == UNKNOWN and isinstance(raw.get("name"), str) and raw["name"]:
         item = raw["name"].rpartition(";")[2] or UNKNOWN
     workload = management == _WORKLOAD
+    deleted, remaining = _deferred_delete(props, errors)
     return ProtectedItem(
         item=item,
         backup_management_type=management,
@@ -148,7 +156,21 @@ def parse_protected_item(raw: object, errors: Counter[str]) -> ProtectedItem | N
         container_name=_optional_text(props, "containerName", errors) or "",
         source_resource_id=_optional_text(props, "sourceResourceId", errors) or "",
         last_error=_last_error(props, errors) if workload else None,
+        deferred_delete_time=deleted,
+        deferred_delete_remaining=remaining,
     )
+
+
+def _deferred_delete(props: Mapping[str, Any], errors: Counter[str]) -> tuple[float | None, float | None]:
+    """(deletion time, seconds to the purge) of an item scheduled for deferred delete; Nones otherwise."""
+    if props.get("isScheduledForDeferredDelete") is not True:
+        return None, None
+    try:
+        remaining = parse_duration(props.get("deferredDeleteTimeRemaining"))
+    except ValueError:
+        errors["deferredDeleteTimeRemaining"] += 1
+        remaining = None
+    return _time(props, "deferredDeleteTimeInUTC", errors), remaining
 
 
 def _last_error(props: Mapping[str, Any], errors: Counter[str]) -> str | None:

@@ -130,9 +130,35 @@ def item_body(estate: Estate, vault: Vault, item: ProtectedItem, as_of: int) -> 
     named = item.workload != SQL and vault.index % 2 == 0
     _policy(props, vault, None if stopped else _POLICIES[item.workload], named=named)
     if stopped and item.deleted_at is not None:
-        props |= {"isScheduledForDeferredDelete": True,
-                  "deferredDeleteTimeInUTC": format_time(item.deleted_at + SOFT_DELETE_TICKS)}
+        props |= _deferred_delete(item.deleted_at, as_of)
     return _resource(vault, container_path, name, props)
+
+
+def _deferred_delete(deleted_at: int, as_of: int) -> dict[str, Any]:
+    """The soft-delete fields: deferredDeleteTimeInUTC is the delete, deferredDeleteTimeRemaining
+    (a TimeSpan) the time left to the purge, as Az PowerShell reads them for DateOfPurge."""
+    left = max(0, deleted_at + SOFT_DELETE_TICKS - as_of) // TICKS_PER_SECOND
+    days, rest = divmod(left, 86400)
+    remaining = f"{days}.{rest // 3600:02d}:{rest % 3600 // 60:02d}:{rest % 60:02d}"
+    return {"isScheduledForDeferredDelete": True, "deferredDeleteTimeInUTC": format_time(deleted_at),
+            "deferredDeleteTimeRemaining": remaining}
+
+
+def purging_item_body(estate: Estate, vault: Vault, as_of: int) -> dict[str, Any]:
+    """`EstateSpec.posture_cases`: a VM whose protection was stopped with delete 12 days before the
+    estate started, in soft delete until its purge two days after it."""
+    name = "vm-purge-001"
+    container = f"iaasvmcontainerv2;{vault.resource_group};{name}"
+    vm_id = (f"/subscriptions/{vault.subscription_id}/resourceGroups/{vault.resource_group}"
+             f"/providers/Microsoft.Compute/virtualMachines/{name}")
+    props: dict[str, Any] = {"friendlyName": name, "virtualMachineId": vm_id}
+    props |= _status("ProtectionStopped", "Healthy", "Completed")
+    props |= {"healthStatus": "Passed", "protectedItemType": "Microsoft.Compute/virtualMachines",
+              "workloadType": "VM", "sourceResourceId": vm_id, "backupManagementType": "AzureIaasVM",
+              "containerName": container}
+    _policy(props, vault, None)
+    props |= _deferred_delete(estate.anchor + 2 * 86400 * TICKS_PER_SECOND - SOFT_DELETE_TICKS, as_of)
+    return _resource(vault, f"IaasVMContainer;{container}", f"VM;{container}", props)
 
 
 def never_backed_up_body(vault: Vault, n: int) -> dict[str, Any]:
@@ -213,13 +239,16 @@ class ProtectedItemList(Sequence[dict[str, Any]]):
         self._estate, self._vault, self._as_of = estate, vault, as_of
         self._items = estate.items(vault)
         self._extra = estate.spec.never_backed_up_items if vault.index == 0 else 0
+        self._purging = 1 if estate.spec.posture_cases and vault.index == 1 else 0
 
     def __len__(self) -> int:
-        return len(self._items) + self._extra
+        return len(self._items) + self._extra + self._purging
 
     def _body(self, index: int) -> dict[str, Any]:
         if index < len(self._items):
             return item_body(self._estate, self._vault, self._items[index], self._as_of)
+        if index >= len(self._items) + self._extra:
+            return purging_item_body(self._estate, self._vault, self._as_of)
         return never_backed_up_body(self._vault, index - len(self._items))
 
     @overload

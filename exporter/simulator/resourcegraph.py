@@ -27,7 +27,8 @@ from collections import OrderedDict
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from exporter.simulator.routing import Request, Response, Route, arm_error, route
+from exporter.simulator import posture
+from exporter.simulator.routing import Request, Response, Route, arm_error, json_response, route
 from exporter.simulator.schedule import to_ticks
 from exporter.simulator.wire import JOB_RESOURCE_TYPE
 
@@ -130,6 +131,8 @@ def _answer(sim: Simulator, request: Request) -> Response:
     top = options.get("$top", MAX_TOP)
     if isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= MAX_TOP:
         raise BadQueryError(f"$top must be an integer in 1..{MAX_TOP}")
+    if posture.is_coverage_query(body["query"]):
+        return json_response(200, posture.coverage_answer(sim, subscriptions))
     match = _QUERY.fullmatch(" ".join(body["query"].split()))
     if match is None:
         raise BadQueryError("the simulator understands only the exporter's backup jobs query")

@@ -37,6 +37,10 @@ class EstateSpec:
     # How far back a backup vault's job list reaches; None: history_seconds. Azure's was seen
     # reaching back about two weeks (recorded traffic: 13.9 days, older jobs only in Resource Graph).
     backup_history_seconds: float | None = None
+    # The vault posture alerts' cases (simulator.posture): soft delete off, immutability Locked and
+    # Disabled, a Degraded vault, soft-deleted items two days from their purge. Off: every vault
+    # hardened and Available.
+    posture_cases: bool = False
 
     def __post_init__(self) -> None:
         problems = []
