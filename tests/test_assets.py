@@ -108,7 +108,7 @@ CONTRACT_METRICS = {
     "azure_backup_vault_storage_bytes",
     "azure_backup_vault_protected_items_by_health",
     "azure_backup_vault_soft_delete_state",
-    "azure_backup_vault_soft_delete_retention_seconds",
+    "azure_backup_vault_soft_delete_retention_days",
     "azure_backup_vault_immutability_state",
     "azure_backup_vault_security_info",
     "azure_backup_vault_available",

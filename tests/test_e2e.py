@@ -146,7 +146,10 @@ def test_exporter_exposition_passes_promtool_check_metrics(stack: Stack) -> None
         [require_binary("promtool"), "check", "metrics"],
         input=exposition, capture_output=True, text=True, timeout=30, check=False,
     )
-    assert (result.returncode, result.stdout + result.stderr) == (0, ""), "promtool check metrics found problems"
+    # The one name promtool's unit lint flags: days, as Azure counts them and as the contract (issue 12) names it.
+    allowed = 'azure_backup_vault_soft_delete_retention_days use base unit "seconds" instead of "days"'
+    problems = [line for line in (result.stdout + result.stderr).splitlines() if line.strip() and line != allowed]
+    assert problems == [], "promtool check metrics found problems"
 
 
 def test_prometheus_scrapes_the_exporter_under_the_shipped_job_name(stack: Stack) -> None:

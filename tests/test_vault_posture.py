@@ -200,7 +200,7 @@ def test_every_family_reaches_the_exposition(sim: Simulator, clock: ManualClock)
     assert {labels["redundancy"] for labels in storage} == {"GRS", "LRS"}
     assert found["azure_backup_vault_protected_items_by_health"]
     assert found["azure_backup_vault_security_info"]
-    assert found["azure_backup_vault_soft_delete_retention_seconds"]
+    assert found["azure_backup_vault_soft_delete_retention_days"]
     app.close()
 
 
