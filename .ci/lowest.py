@@ -34,9 +34,9 @@ def main() -> int:
     try:
         pins = lowest_pins(dependencies)
     except ValueError as err:
-        print(f"lowest.py: {err}", file=sys.stderr)
+        sys.stderr.write(f"lowest.py: {err}\n")
         return 1
-    print("\n".join(pins))
+    sys.stdout.write("".join(f"{pin}\n" for pin in pins))
     return 0
 
 
