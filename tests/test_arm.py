@@ -12,37 +12,15 @@ from exporter.azure.arm import ArmClient, ArmError
 from exporter.azure.backup import RecoveryServicesApi
 from exporter.azure.credential import TokenSource
 from exporter.azure.telemetry import ApiTelemetry
-from exporter.model import VaultRef
 from exporter.simulator import EstateSpec, Fault, Simulator
+from tests.arm_builders import API_VERSION, SCOPE, RecordingSleep, client_for, first_vault
 from tests.support import T0, ManualClock
-
-API_VERSION = "2025-08-01"
-SCOPE = "https://management.azure.com/.default"
-
-
-class RecordingSleep:
-    def __init__(self) -> None:
-        self.calls: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        self.calls.append(seconds)
-
-
-def client_for(sim: Simulator, *, timeout: float = 5.0, sleep: Callable[[float], None] | None = None,
-               telemetry: ApiTelemetry | None = None) -> ArmClient:
-    telemetry = telemetry or ApiTelemetry()
-    tokens = TokenSource(ManagedIdentityCredential(), SCOPE, telemetry)
-    return ArmClient(sim.url, tokens, telemetry, timeout=timeout, sleep=sleep or RecordingSleep(), backoff_base=0.01)
 
 
 @pytest.fixture
 def sim(start_simulator: Callable[..., Simulator], clock: ManualClock) -> Simulator:
     return start_simulator(EstateSpec(subscriptions=1, vaults_per_subscription=1, items_per_vault=4,
                                       period_seconds=3600, page_size=5), clock=clock)
-
-
-def first_vault(sim: Simulator) -> VaultRef:
-    return VaultRef(*sim.estate.vault_refs()[0])
 
 
 def test_paging_follows_next_links_with_our_api_version(sim: Simulator) -> None:

@@ -6,7 +6,7 @@ of the dashboard and of the rules returns data from a real scrape (or is empty f
 reason, with each of its series selectors still matching); and the alerts a failed backup, a stale
 item and a DeleteBackupData job raise reach the receiver with the labels a route would match on,
 while the healthy items raise none. `promtool check rules` and `promtool test rules` of the shipped
-files run in test_assets.py; here Prometheus itself loads them.
+files run in test_alert_rules.py; here Prometheus itself loads them.
 
 The estate is designed so that exactly three things are wrong, all in the first vault: item 0
 fails every backup of the last 3 days (AzureBackupJobFailed and AzureBackupTooOld), the last item

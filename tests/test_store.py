@@ -6,23 +6,13 @@ import pytest
 
 from exporter.model import VaultInfo, VaultRef
 from exporter.store.job_store import DURATION_BUCKETS, SEEN_ID_GRACE_SECONDS, Store
-from tests.support import T0, job
+from tests.support import DAY, T0, VAULT, ManualClock, job
 
-VAULT = VaultRef("00000000-0000-0000-0000-000000000000", "rg-backup", "vault-prod")
 OTHER = VaultRef("11111111-1111-1111-1111-111111111111", "rg-other", "vault-dev")
-DAY = 86400.0
 
 
-class Clock:
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def make_store(clock: Clock | None = None) -> Store:
-    store = Store(lookback=7 * DAY, clock=clock or Clock())
+def make_store(clock: ManualClock | None = None) -> Store:
+    store = Store(lookback=7 * DAY, clock=clock or ManualClock())
     store.set_vaults([VaultInfo(VAULT, "westeurope"), VaultInfo(OTHER)], {})
     return store
 
@@ -104,7 +94,7 @@ def test_histogram_buckets_each_counted_job_once() -> None:
 
 
 def test_failed_poll_keeps_series_and_sets_down() -> None:
-    clock = Clock()
+    clock = ManualClock()
     store = make_store(clock)
     store.apply(VAULT, [job("a")])
     store.record_poll(VAULT, ok=True, duration=1.0, window_end=T0)
@@ -118,7 +108,7 @@ def test_failed_poll_keeps_series_and_sets_down() -> None:
 
 
 def test_counted_ids_are_pruned_after_the_lookback() -> None:
-    clock = Clock()
+    clock = ManualClock()
     store = make_store(clock)
     store.apply(VAULT, [job("old", start=T0 - 6 * DAY), job("new", start=T0 - DAY)])
     clock.now = T0 + DAY + SEEN_ID_GRACE_SECONDS + 1
@@ -146,7 +136,7 @@ def test_ready_once_every_vault_was_polled() -> None:
 
 
 def test_no_vault_is_ready_only_after_a_complete_listing() -> None:
-    store = Store(lookback=7 * DAY, clock=Clock())
+    store = Store(lookback=7 * DAY, clock=ManualClock())
     assert not store.snapshot().ready  # nothing listed yet
     store.set_vaults([], {}, complete=False)
     assert not store.snapshot().ready  # a listing failed: vaults may be missing, not absent
