@@ -26,7 +26,7 @@ from exporter.config.schema import (
     Target,
     load_config,
     parse_config,
-    parse_duration,
+    parse_config_duration,
     vault_tag_label,
 )
 
@@ -153,7 +153,7 @@ def test_values_are_converted_to_their_types() -> None:
     ],
 )
 def test_parse_duration_accepts(value: object, seconds: float) -> None:
-    assert parse_duration(value) == pytest.approx(seconds)
+    assert parse_config_duration(value) == pytest.approx(seconds)
 
 
 @pytest.mark.parametrize(
@@ -180,12 +180,12 @@ def test_parse_duration_accepts(value: object, seconds: float) -> None:
 )
 def test_parse_duration_rejects(value: object, reason: str) -> None:
     with pytest.raises(ValueError, match=re.escape(reason)):
-        parse_duration(value)
+        parse_config_duration(value)
 
 
 @given(st.integers(1, 10**6), st.sampled_from([("s", 1), ("m", 60), ("h", 3600), ("d", 86400), ("w", 604800)]))
 def test_parse_duration_scales_each_unit(number: int, unit: tuple[str, int]) -> None:
-    assert parse_duration(f"{number}{unit[0]}") == number * unit[1]
+    assert parse_config_duration(f"{number}{unit[0]}") == number * unit[1]
 
 
 # --- validation rules, one problem each --------------------------------------------------------------
