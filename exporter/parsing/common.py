@@ -15,8 +15,8 @@ from exporter.model import TaskState
 from exporter.parsing.values import parse_azure_duration, parse_time
 
 __all__ = [
-    "MAX_LABEL_CHARS", "UNKNOWN", "first_error_entry", "is_object", "job_id", "label", "read_tasks", "read_times",
-    "read_value",
+    "MAX_LABEL_CHARS", "UNKNOWN", "first_error_entry", "is_object", "job_id", "label", "last_segment", "read_tasks",
+    "read_times", "read_value",
 ]
 
 # Label value for a field Azure did not send or sent unreadable; a label value is never empty.
@@ -54,6 +54,11 @@ def label(value: object, field: str, errors: Counter[str], *, required: bool) ->
     return UNKNOWN
 
 
+def last_segment(resource_id: str) -> str:
+    """An ARM resource id's last segment, its resource's name; a trailing slash is tolerated."""
+    return resource_id.rstrip("/").rpartition("/")[2]
+
+
 def job_id(raw: Mapping[str, Any], errors: Counter[str]) -> str | None:
     """A job's `name`, else the last segment of its `id` (".../backupJobs/{name}", a trailing slash
     tolerated); a `name` present but unusable is counted. None when neither gives one."""
@@ -64,7 +69,7 @@ def job_id(raw: Mapping[str, Any], errors: Counter[str]) -> str | None:
         errors["name"] += 1
     resource_id = raw.get("id")
     if isinstance(resource_id, str):
-        return resource_id.rstrip("/").rpartition("/")[2] or None
+        return last_segment(resource_id) or None
     return None
 
 

@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any, Final, NamedTuple
 
-from exporter.parsing.common import MAX_LABEL_CHARS, UNKNOWN, label
+from exporter.parsing.common import MAX_LABEL_CHARS, UNKNOWN, label, last_segment
 from exporter.parsing.values import parse_time
 
 __all__ = [
@@ -191,4 +191,4 @@ def _policy(props: Mapping[str, Any], errors: Counter[str]) -> str:
     if name:
         return name
     policy_id = _optional_text(props, "policyId", errors)
-    return policy_id.rstrip("/").rpartition("/")[2] if policy_id else ""
+    return last_segment(policy_id) if policy_id else ""
