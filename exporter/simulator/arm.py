@@ -23,7 +23,7 @@ from exporter.simulator.vaults import (
     BadRequestError,
     escape,
     offset_paging,
-    page,
+    page_response,
     read_skiptoken,
     skiptoken,
     subscription_missing,
@@ -132,7 +132,7 @@ def list_jobs(sim: Host, request: Request, match: re.Match[str]) -> Response:
         if filter_text:
             link += f"&%24filter={escape(filter_text)}"
         link += f"&%24skiptoken={escape(skiptoken(as_of, offset + size, fingerprint))}"
-    return page(sim, request, texts, link)
+    return page_response(sim, request, texts, link)
 
 
 def get_job(sim: Host, request: Request, match: re.Match[str]) -> Response:

@@ -24,12 +24,14 @@ class BadRequestError(ValueError):
 
 
 def skiptoken(*fields: int) -> str:
+    """A `$skiptoken` carrying `fields` (offsets, instants, fingerprints)."""
     # Standard base64 so that the token carries '+', '/' and '=': a client that decodes and
     # re-encodes the nextLink carelessly breaks it, as it would break Azure's.
     return base64.b64encode(":".join(str(f) for f in fields).encode()).decode()
 
 
 def read_skiptoken(token: str, count: int) -> list[int]:
+    """The `count` fields of a `$skiptoken`; BadRequestError when it is not one of ours."""
     try:
         fields = [int(part) for part in base64.b64decode(token, validate=True).decode().split(":")]
     except (binascii.Error, UnicodeDecodeError, ValueError):
@@ -40,11 +42,13 @@ def read_skiptoken(token: str, count: int) -> list[int]:
 
 
 def escape(value: str) -> str:
+    """A query value as Azure writes it in a nextLink."""
     # .NET's UrlEncode: '+' for spaces and lowercase hex, as in the recorded nextLink.
     return re.sub(r"%[0-9A-F]{2}", lambda m: m[0].lower(), quote_plus(value, safe=""))
 
 
-def page(sim: Host, request: Request, texts: list[str], link_query: str | None) -> Response:
+def page_response(sim: Host, request: Request, texts: list[str], link_query: str | None) -> Response:
+    """A list page of the JSON `texts`, with a nextLink to this path and `link_query` when given."""
     body = '{"value":[' + ",".join(texts) + "]"
     if link_query is not None:
         body += ',"nextLink":' + json.dumps(f"{sim.url}{request.path}?{link_query}")
@@ -52,6 +56,7 @@ def page(sim: Host, request: Request, texts: list[str], link_query: str | None) 
 
 
 def offset_paging(sim: Host, request: Request, bodies: Sequence[dict[str, Any]]) -> Response:
+    """The page of `bodies` the request's `$skiptoken` asks for (the first without one)."""
     size = sim.estate.spec.page_size
     token = request.query.get("$skiptoken")
     try:
@@ -62,16 +67,18 @@ def offset_paging(sim: Host, request: Request, bodies: Sequence[dict[str, Any]])
     more = offset + size < len(bodies)
     api_version = escape(request.query["api-version"])
     link = f"api-version={api_version}&%24skiptoken={escape(skiptoken(offset + size))}" if more else None
-    return page(sim, request, texts, link)
+    return page_response(sim, request, texts, link)
 
 
 def subscription_missing(sim: Host, subscription_id: str) -> Response | None:
+    """ARM's 404 for a subscription the estate does not have; None when it has it."""
     if sim.estate.subscription(subscription_id) is None:
         return arm_error(404, "SubscriptionNotFound", f"The subscription '{subscription_id}' could not be found.")
     return None
 
 
 def vault_or_404(sim: Host, match: re.Match[str]) -> Vault | Response:
+    """The Recovery Services vault the path names, or ARM's 404 for it (or for its subscription)."""
     subscription_id, group, name = unquote(match["sub"]), unquote(match["rg"]), unquote(match["vault"])
     missing = subscription_missing(sim, subscription_id)
     if missing is not None:
