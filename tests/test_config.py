@@ -16,6 +16,7 @@ from azure.identity import AzureAuthorityHosts
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from exporter.config.converters import parse_config_duration
 from exporter.config.schema import (
     CLOUDS,
     SCHEMA,
@@ -26,7 +27,6 @@ from exporter.config.schema import (
     Target,
     load_config,
     parse_config,
-    parse_config_duration,
     vault_tag_label,
 )
 

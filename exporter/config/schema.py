@@ -20,13 +20,13 @@ from typing import Any
 import yaml
 
 from exporter.config import converters as cv
-from exporter.config.converters import DAY, parse_config_duration
+from exporter.config.converters import DAY
 from exporter.config.sections import Problems, nested, read_section
 from exporter.model import BACKUP_VAULT, RECOVERY_SERVICES, VAULT_KINDS
 
 __all__ = [
     "CLOUDS", "AzureConfig", "Cloud", "CollectionConfig", "Config", "ConfigError", "Target",
-    "load_config", "parse_config", "parse_config_duration", "vault_tag_label",
+    "load_config", "parse_config", "vault_tag_label",
 ]
 
 # Azure's backupJobs $filter accepts a startTime..endTime window of at most 30 days.
