@@ -33,3 +33,8 @@ def client_for(sim: Simulator, *, timeout: float = 5.0, sleep: Callable[[float],
 
 def first_vault(sim: Simulator) -> VaultRef:
     return VaultRef(*sim.estate.vault_refs()[0])
+
+
+def counted(telemetry: ApiTelemetry, api: str, code: str) -> int:
+    """Requests of `api` answered `code`, as the exposition reads them (the telemetry snapshot)."""
+    return telemetry.snapshot().requests.get((api, code), 0)

@@ -1,4 +1,4 @@
-"""Durations in the config (30s, 5m, 2h, 7d or seconds): what parse_duration accepts and rejects."""
+"""Durations in the config (30s, 5m, 2h, 7d or seconds): what parse_config_duration accepts and rejects."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exporter.config.schema import parse_duration
+from exporter.config.converters import parse_config_duration
 
 
 @pytest.mark.parametrize(
@@ -20,8 +20,8 @@ from exporter.config.schema import parse_duration
         (45, 45), (1.5, 1.5),
     ],
 )
-def test_parse_duration_accepts(value: object, seconds: float) -> None:
-    assert parse_duration(value) == pytest.approx(seconds)
+def test_parse_config_duration_accepts(value: object, seconds: float) -> None:
+    assert parse_config_duration(value) == pytest.approx(seconds)
 
 
 @pytest.mark.parametrize(
@@ -46,11 +46,11 @@ def test_parse_duration_accepts(value: object, seconds: float) -> None:
         ("9" * 400 + "d", "is not a finite duration"),
     ],
 )
-def test_parse_duration_rejects(value: object, reason: str) -> None:
+def test_parse_config_duration_rejects(value: object, reason: str) -> None:
     with pytest.raises(ValueError, match=re.escape(reason)):
-        parse_duration(value)
+        parse_config_duration(value)
 
 
 @given(st.integers(1, 10**6), st.sampled_from([("s", 1), ("m", 60), ("h", 3600), ("d", 86400), ("w", 604800)]))
-def test_parse_duration_scales_each_unit(number: int, unit: tuple[str, int]) -> None:
-    assert parse_duration(f"{number}{unit[0]}") == number * unit[1]
+def test_parse_config_duration_scales_each_unit(number: int, unit: tuple[str, int]) -> None:
+    assert parse_config_duration(f"{number}{unit[0]}") == number * unit[1]

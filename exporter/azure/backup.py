@@ -1,7 +1,7 @@
 """The Azure Backup reads the exporter makes: jobs and protected items of a Recovery Services vault,
 vaults, subscriptions.
 
-Returns raw JSON objects; turning them into `Job`s is the parser's business (`exporter.jobs`).
+Returns raw JSON objects; turning them into `Job`s is the parser's business (`exporter.parsing.jobs`).
 """
 
 from __future__ import annotations

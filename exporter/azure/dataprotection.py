@@ -1,6 +1,6 @@
 """The Data Protection reads: backup vaults of a subscription, the jobs of a backup vault, one job.
 
-Returns raw JSON objects; turning them into `Job`s is `exporter.jobs_dpp`'s business.
+Returns raw JSON objects; turning them into `Job`s is `exporter.parsing.dpp_jobs`'s business.
 
 Facts about `GET …/Microsoft.DataProtection/backupVaults/{v}/backupJobs` (operation Jobs_List)
 that shape the poll, with their sources:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Iterator
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from exporter.exposition.job_families import VAULT_LABELS, _state_set  # one state-set rule for every family (SPEC §6)
+from exporter.exposition.job_families import VAULT_LABELS, state_set  # one state-set rule for every family (SPEC §6)
 from exporter.parsing.protected_items import PROTECTION_STATES, health_values
 from exporter.store.inventory_store import InventorySnapshot, VaultInventory
 
@@ -111,9 +111,9 @@ class InventoryCollector(Collector):
                     last_backup.add_metric(labels, item.last_backup_time)
                 if item.last_recovery_point is not None:
                     recovery_point.add_metric(labels, item.last_recovery_point)
-                _state_set(state, labels, item.protection_state, PROTECTION_STATES)
+                state_set(state, labels, item.protection_state, PROTECTION_STATES)
                 if item.health_status is not None:
-                    _state_set(health, labels, item.health_status, health_values(item))
+                    state_set(health, labels, item.health_status, health_values(item))
                 if item.last_error is not None:
                     last_error.add_metric([*labels, item.last_error], 1.0)
         yield from (info, last_backup, recovery_point, state, health, last_error)

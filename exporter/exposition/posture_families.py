@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from exporter.exposition.job_families import VAULT_LABELS, _state_set  # one state-set rule for every family
+from exporter.exposition.job_families import VAULT_LABELS, state_set  # one state-set rule for every family
 from exporter.model import BACKUP_VAULT
 from exporter.parsing.vault_posture import DPP_SOFT_DELETE_STATES, IMMUTABILITY_STATES, RSV_SOFT_DELETE_STATES
 from exporter.store.inventory_store import InventorySnapshot, VaultInventory
@@ -126,10 +126,10 @@ class PostureCollector(Collector):
             if security is not None:
                 known = DPP_SOFT_DELETE_STATES if vault.ref.kind == BACKUP_VAULT else RSV_SOFT_DELETE_STATES
                 if security.soft_delete_state:
-                    _state_set(soft, labels, security.soft_delete_state, known)
+                    state_set(soft, labels, security.soft_delete_state, known)
                 if security.soft_delete_retention_days is not None:
                     retention.add_metric(labels, security.soft_delete_retention_days)
-                _state_set(immutable, labels, security.immutability_state, IMMUTABILITY_STATES)
+                state_set(immutable, labels, security.immutability_state, IMMUTABILITY_STATES)
                 info.add_metric([*labels, security.multi_user_authorization, security.cross_region_restore,
                                  security.redundancy, security.security_level, security.enhanced_security,
                                  security.job_failure_alerts], 1.0)

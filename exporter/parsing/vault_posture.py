@@ -31,8 +31,8 @@ import re
 from collections import Counter
 from typing import Any, Final, NamedTuple
 
+from exporter.parsing.common import MAX_LABEL_CHARS, UNKNOWN, is_object
 from exporter.parsing.dpp_jobs import management_type
-from exporter.parsing.jobs import MAX_LABEL_CHARS, UNKNOWN, is_object
 from exporter.parsing.values import parse_time
 
 # Recovery Services softDeleteState (Enabled, Disabled, AlwaysON; Invalid) and backup vaults'

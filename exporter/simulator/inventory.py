@@ -19,19 +19,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any, overload
+from typing import Any, overload
 
-# The job routes' paging and vault look-up: one implementation of each for every route.
-from exporter.simulator.arm import _VAULT, _offset_paging, _vault_or_404
 from exporter.simulator.details import error_of
 from exporter.simulator.estate import Estate
 from exporter.simulator.formats import format_time
 from exporter.simulator.resources import FILE_SHARE, SQL, VM, ProtectedItem, Vault
-from exporter.simulator.routing import Request, Response, Route, route
+from exporter.simulator.routing import Host, Request, Response, Route, route
 from exporter.simulator.schedule import TICKS_PER_SECOND, JobFacts, JobKind
 
-if TYPE_CHECKING:
-    from exporter.simulator.server import Simulator
+# The job routes' paging and vault look-up: one implementation of each for every route.
+from exporter.simulator.vaults import VAULT_PATH, offset_paging, vault_or_404
 
 ITEM_RESOURCE_TYPE = "Microsoft.RecoveryServices/vaults/backupFabrics/protectionContainers/protectedItems"
 SOFT_DELETE_TICKS = 14 * 86400 * TICKS_PER_SECOND  # Azure Backup's default soft-delete retention
@@ -272,13 +270,13 @@ def protected_items(estate: Estate, vault: Vault, as_of: float | None = None) ->
     return list(ProtectedItemList(estate, vault, when))
 
 
-def list_protected_items(sim: Simulator, request: Request, match: re.Match[str]) -> Response:
-    vault = _vault_or_404(sim, match)
+def list_protected_items(sim: Host, request: Request, match: re.Match[str]) -> Response:
+    vault = vault_or_404(sim, match)
     if isinstance(vault, Response):
         return vault
-    return _offset_paging(sim, request, ProtectedItemList(sim.estate, vault, sim.estate.now()))
+    return offset_paging(sim, request, ProtectedItemList(sim.estate, vault, sim.estate.now()))
 
 
 ROUTES: list[Route] = [
-    route("GET", _VAULT + r"/backupProtectedItems/?", "list_protected_items", list_protected_items),
+    route("GET", VAULT_PATH + r"/backupProtectedItems/?", "list_protected_items", list_protected_items),
 ]

@@ -21,21 +21,17 @@ Storage grows with the clock: 50 GB per vault index plus 1 GB a day since the es
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 # The vault look-ups and path patterns of the job routes: one implementation of each for every route.
-from exporter.simulator.arm import _VAULT as _RSV_VAULT
-from exporter.simulator.arm import _vault_or_404 as _rsv_vault_or_404
-from exporter.simulator.dataprotection import _VAULT as _DPP_VAULT
-from exporter.simulator.dataprotection import _vault_or_404 as _dpp_vault_or_404
-from exporter.simulator.dpp_estate import BackupVault
+from exporter.simulator.dataprotection import BACKUP_VAULT_PATH as _DPP_VAULT
+from exporter.simulator.dataprotection import backup_vault_or_404 as _dpp_vault_or_404
 from exporter.simulator.formats import format_time
-from exporter.simulator.resources import Vault
-from exporter.simulator.routing import Request, Response, Route, json_response, route
+from exporter.simulator.resources import BackupVault, Vault
+from exporter.simulator.routing import Host, Request, Response, Route, json_response, route
 from exporter.simulator.schedule import TICKS_PER_SECOND
-
-if TYPE_CHECKING:
-    from exporter.simulator.server import Simulator
+from exporter.simulator.vaults import VAULT_PATH as _RSV_VAULT
+from exporter.simulator.vaults import vault_or_404 as _rsv_vault_or_404
 
 GB = 1024**3
 DAY_TICKS = 86400 * TICKS_PER_SECOND
@@ -43,11 +39,11 @@ PURGE_LEAD_TICKS = 2 * DAY_TICKS  # the designed soft-deleted items are purged t
 _HEALTH = r"/providers/Microsoft\.ResourceHealth/availabilityStatuses/current"
 
 
-def _case(sim: Simulator, vault: Vault, index: int) -> bool:
+def _case(sim: Host, vault: Vault, index: int) -> bool:
     return sim.estate.spec.posture_cases and vault.index == index
 
 
-def rsv_vault_body(sim: Simulator, vault: Vault) -> dict[str, Any]:
+def rsv_vault_body(sim: Host, vault: Vault) -> dict[str, Any]:
     """Vaults_Get as GETVault.json (trimmed of private endpoints)."""
     weak, open_ = _case(sim, vault, 0), _case(sim, vault, 1)
     soft = "Disabled" if weak else "Enabled"
@@ -91,7 +87,7 @@ def _usage(name: str, localized: str, value: float, unit: str) -> dict[str, Any]
     return {"name": {"localizedValue": localized, "value": name}, "currentValue": value, "limit": -1, "unit": unit}
 
 
-def usages_body(sim: Simulator, vault: Vault) -> dict[str, Any]:
+def usages_body(sim: Host, vault: Vault) -> dict[str, Any]:
     """Usages_ListByVaults as ListUsages.json: GRS storage growing by a GB a day, item counts."""
     days = max(0.0, (sim.estate.now() - sim.estate.epoch) / DAY_TICKS)
     items = len(sim.estate.items(vault))
@@ -105,7 +101,7 @@ def usages_body(sim: Simulator, vault: Vault) -> dict[str, Any]:
     ]}
 
 
-def deleted_instances_body(sim: Simulator, vault: BackupVault) -> dict[str, Any]:
+def deleted_instances_body(sim: Host, vault: BackupVault) -> dict[str, Any]:
     """DeletedBackupInstances_List: the designed case's one instance, as GetDeletedBackupInstance.json."""
     first = sim.estate.data_protection.vaults[0] if sim.estate.data_protection.vaults else None
     if not sim.estate.spec.posture_cases or vault != first:
@@ -151,7 +147,7 @@ def is_coverage_query(query: str) -> bool:
     return text.startswith("Resources | where type in~ (") and "join kind=leftanti" in text
 
 
-def coverage_answer(sim: Simulator, subscriptions: list[str]) -> dict[str, Any]:
+def coverage_answer(sim: Host, subscriptions: list[str]) -> dict[str, Any]:
     """The coverage query's answer, as the Resources operation's example shapes it (one page)."""
     first = sim.estate.subscriptions[0].subscription_id
     rows: list[dict[str, Any]] = []
@@ -163,34 +159,34 @@ def coverage_answer(sim: Simulator, subscriptions: list[str]) -> dict[str, Any]:
     return {"totalRecords": len(rows), "count": len(rows), "data": rows, "facets": [], "resultTruncated": "false"}
 
 
-def get_vault(sim: Simulator, _request: Request, match: re.Match[str]) -> Response:
+def get_vault(sim: Host, _request: Request, match: re.Match[str]) -> Response:
     vault = _rsv_vault_or_404(sim, match)
     return vault if isinstance(vault, Response) else json_response(200, rsv_vault_body(sim, vault))
 
 
-def list_usages(sim: Simulator, _request: Request, match: re.Match[str]) -> Response:
+def list_usages(sim: Host, _request: Request, match: re.Match[str]) -> Response:
     vault = _rsv_vault_or_404(sim, match)
     return vault if isinstance(vault, Response) else json_response(200, usages_body(sim, vault))
 
 
-def rsv_availability(sim: Simulator, _request: Request, match: re.Match[str]) -> Response:
+def rsv_availability(sim: Host, _request: Request, match: re.Match[str]) -> Response:
     vault = _rsv_vault_or_404(sim, match)
     if isinstance(vault, Response):
         return vault
     return json_response(200, availability_body(vault.resource_id, _case(sim, vault, 1)))
 
 
-def get_backup_vault(sim: Simulator, _request: Request, match: re.Match[str]) -> Response:
+def get_backup_vault(sim: Host, _request: Request, match: re.Match[str]) -> Response:
     vault = _dpp_vault_or_404(sim, match)
     return vault if isinstance(vault, Response) else json_response(200, backup_vault_body(vault))
 
 
-def list_deleted_instances(sim: Simulator, _request: Request, match: re.Match[str]) -> Response:
+def list_deleted_instances(sim: Host, _request: Request, match: re.Match[str]) -> Response:
     vault = _dpp_vault_or_404(sim, match)
     return vault if isinstance(vault, Response) else json_response(200, deleted_instances_body(sim, vault))
 
 
-def backup_vault_availability(sim: Simulator, _request: Request, match: re.Match[str]) -> Response:
+def backup_vault_availability(sim: Host, _request: Request, match: re.Match[str]) -> Response:
     vault = _dpp_vault_or_404(sim, match)
     return vault if isinstance(vault, Response) else json_response(200, availability_body(vault.resource_id, False))
 
