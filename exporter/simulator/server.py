@@ -10,7 +10,7 @@ from collections import deque
 from collections.abc import Callable
 from types import TracebackType
 
-from exporter.simulator import arm, control, dataprotection, identity, inventory, resourcegraph
+from exporter.simulator import arm, control, dataprotection, identity, inventory, policies, resourcegraph
 from exporter.simulator.estate import Estate
 from exporter.simulator.faults import Fault, FaultPlan
 from exporter.simulator.httpd import SimulatorHTTPServer
@@ -37,6 +37,7 @@ ROUTES: list[Route] = [
     *dataprotection.ROUTES,
     *resourcegraph.ROUTES,
     *inventory.ROUTES,
+    *policies.ROUTES,
     *control.ROUTES,
 ]
 DEFAULT_ESTATE = EstateSpec()
