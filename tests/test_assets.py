@@ -36,7 +36,11 @@ from tests.binaries import (
 ROOT = Path(__file__).resolve().parent.parent
 PROMETHEUS_DIR = ROOT / "prometheus"
 ALERTS = PROMETHEUS_DIR / "alerts.yml"
-ALERT_TESTS = (PROMETHEUS_DIR / "alerts.test.yml", PROMETHEUS_DIR / "alerts.days.test.yml")
+ALERT_TESTS = (
+    PROMETHEUS_DIR / "alerts.test.yml",
+    PROMETHEUS_DIR / "alerts.days.test.yml",
+    PROMETHEUS_DIR / "alerts.policies.test.yml",
+)
 DASHBOARD = ROOT / "grafana" / "dashboards" / "azure-backup.json"
 DOCS = ROOT / "docs" / "monitoring.md"
 COMPOSE = ROOT / "deploy" / "compose.yml"
