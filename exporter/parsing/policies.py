@@ -158,15 +158,15 @@ def _rsv_schedule(raw: object, zone: str, errors: Counter[str]) -> _Schedule:
     frequency = _text(raw.get("scheduleRunFrequency")) or ""
     if frequency == "Hourly":
         return _hourly(raw.get("hourlySchedule"), zone, errors)
+    if frequency not in ("Daily", "Weekly"):
+        errors["policy.scheduleRunFrequency"] += 1
+        return _Schedule(frequency[:MAX_LABEL_CHARS] or "unknown", None)
     nested = raw.get("weeklySchedule" if frequency == "Weekly" else "dailySchedule") if kind == _V2 else raw
     nested = nested if isinstance(nested, Mapping) else {}
     at = _clock(nested.get("scheduleRunTimes"), errors)
     if frequency == "Daily":
         return _Schedule(f"daily {at} {zone}", DAY)
-    if frequency == "Weekly":
-        return _weekly(nested.get("scheduleRunDays"), at, zone, errors)
-    errors["policy.scheduleRunFrequency"] += 1
-    return _Schedule(frequency[:MAX_LABEL_CHARS] or "unknown", None)
+    return _weekly(nested.get("scheduleRunDays"), at, zone, errors)
 
 
 def _weekly(days: object, at: str, zone: str, errors: Counter[str]) -> _Schedule:
