@@ -103,6 +103,9 @@ CONTRACT_METRICS = {
     "azure_backup_exporter_discovery_up",
     "azure_backup_exporter_config_last_reload_successful",
     "azure_backup_exporter_state_writes_total",
+    # issue 11: backup policies (exporter/exposition/policy_families.py)
+    "azure_backup_policy_info",
+    "azure_backup_item_expected_interval_seconds",
 }
 
 
