@@ -15,7 +15,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.azure.telemetry import ApiTelemetry
-from exporter.parsing.backup_instances import parse_backup_instance
+from exporter.parsing.backup_instances import DPP_PROTECTION_STATES, parse_backup_instance
 from exporter.parsing.policies import Policy, parse_dpp_policy, parse_rsv_policy, policy_key
 from exporter.service import App
 from exporter.simulator import EstateSpec, Simulator
@@ -250,6 +250,9 @@ def test_policies_and_backup_instances_reach_the_exposition(sim: Simulator, cloc
               for labels, value in found["azure_backup_protected_item_protection_state"]
               if labels["vault"] == backup_vault.name and value == 1.0}
     assert set(states.values()) == {"ProtectionConfigured"}
+    shown = {labels["protection_state"] for labels, _ in found["azure_backup_protected_item_protection_state"]
+             if labels["vault"] == backup_vault.name}
+    assert shown == set(DPP_PROTECTION_STATES)  # a backup vault's own state set, not Recovery Services'
 
 
 def test_the_log_chain_is_broken_and_the_full_backups_go_on(sim: Simulator, clock: ManualClock) -> None:

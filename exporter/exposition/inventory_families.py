@@ -11,7 +11,7 @@ from prometheus_client.registry import Collector
 from exporter.exposition.job_families import VAULT_LABELS, _state_set  # one state-set rule for every family (SPEC §6)
 from exporter.exposition.policy_families import policy_families
 from exporter.model import BACKUP_VAULT
-from exporter.parsing.backup_instances import DPP_HEALTH_STATUSES
+from exporter.parsing.backup_instances import DPP_HEALTH_STATUSES, DPP_PROTECTION_STATES
 from exporter.parsing.protected_items import PROTECTION_STATES, ProtectedItem, health_values
 from exporter.store.inventory_store import InventorySnapshot, VaultInventory
 
@@ -124,7 +124,8 @@ class InventoryCollector(Collector):
                     last_backup.add_metric(labels, item.last_backup_time)
                 if item.last_recovery_point is not None:
                     recovery_point.add_metric(labels, item.last_recovery_point)
-                _state_set(state, labels, item.protection_state, PROTECTION_STATES)
+                states = DPP_PROTECTION_STATES if vault.ref.kind == BACKUP_VAULT else PROTECTION_STATES
+                _state_set(state, labels, item.protection_state, states)
                 if item.health_status is not None:
                     known = DPP_HEALTH_STATUSES if vault.ref.kind == BACKUP_VAULT else health_values(item)
                     _state_set(health, labels, item.health_status, known)
@@ -150,6 +151,7 @@ class InventoryCollector(Collector):
                 continue  # never listed successfully: no counts to show
             last.add_metric(labels, vault.last_success)
             counts = dict(vault.counts)
-            for name in (*PROTECTION_STATES, *sorted(s for s in counts if s not in PROTECTION_STATES)):
+            known = DPP_PROTECTION_STATES if vault.ref.kind == BACKUP_VAULT else PROTECTION_STATES
+            for name in (*known, *sorted(s for s in counts if s not in known)):
                 count.add_metric([*labels, name], float(counts.get(name, 0)))
         yield from (count, up, last)

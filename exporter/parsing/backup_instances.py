@@ -31,7 +31,23 @@ from exporter.parsing.dpp_jobs import management_type
 from exporter.parsing.jobs import MAX_LABEL_CHARS, UNKNOWN
 from exporter.parsing.protected_items import ProtectedItem
 
-__all__ = ["DPP_HEALTH_STATUSES", "parse_backup_instance"]
+__all__ = ["DPP_HEALTH_STATUSES", "DPP_PROTECTION_STATES", "parse_backup_instance"]
+
+# dataprotection CurrentProtectionState enum: a backup instance's protection_state.
+DPP_PROTECTION_STATES: Final[tuple[str, ...]] = (
+    "Invalid",
+    "NotProtected",
+    "ConfiguringProtection",
+    "ProtectionConfigured",
+    "BackupSchedulesSuspended",
+    "RetentionSchedulesSuspended",
+    "ProtectionStopped",
+    "ProtectionError",
+    "ConfiguringProtectionFailed",
+    "SoftDeleting",
+    "SoftDeleted",
+    "UpdatingProtection",
+)
 
 # dataprotection ProtectionStatusDetails.status enum (Status).
 DPP_HEALTH_STATUSES: Final[tuple[str, ...]] = (
