@@ -19,7 +19,7 @@ from exporter.parsing.backup_instances import DPP_PROTECTION_STATES, parse_backu
 from exporter.parsing.policies import Policy, parse_dpp_policy, parse_rsv_policy, policy_key
 from exporter.service import App
 from exporter.simulator import EstateSpec, Simulator
-from exporter.simulator.policies import dpp_policies, rsv_policies
+from exporter.simulator.policies import backup_instance_body, dpp_policies, rsv_policies
 from tests.support import ManualClock, sim_config
 
 FIXTURES = Path(__file__).parent / "fixtures" / "azure"
@@ -295,3 +295,26 @@ def test_one_listing_of_policies_and_instances_per_vault_per_interval_and_the_wa
     sim.reset_requests()
     assert app.inventory.poll_due() == 0
     assert not by_api(sim)
+
+
+# ------------------------------------------------------------- the bodies, judged by the official SDK
+
+
+def test_the_simulated_policies_and_instances_are_read_by_the_sdk(sim: Simulator) -> None:
+    from tests.sdk_fidelity import check, dpp_models, rsv_models  # noqa: PLC0415  (heavy SDK imports)
+
+    bodies: list[tuple[type, Any]] = [
+        *((rsv_models.ProtectionPolicyResource, b) for v in sim.estate.vaults for b in rsv_policies(sim.estate, v)),
+        *((dpp_models.BaseBackupPolicyResource, b)
+          for v in sim.estate.data_protection.vaults for b in dpp_policies(sim.estate, v)),
+        *((dpp_models.BackupInstanceResource, b)
+          for v in sim.estate.data_protection.vaults
+          for b in (backup_instance_body(v, i) for i in sim.estate.data_protection.instances(v))),
+    ]
+    real: list[tuple[type, Any]] = [
+        (rsv_models.ProtectionPolicyResource, body("rsv_ProtectionPolicies_AzureWorkload_Complex_2025-08-01.json")),
+        (dpp_models.BaseBackupPolicyResource, body("dpp_GetBackupPolicy_2025-07-01.json")),
+        (dpp_models.BackupInstanceResource, body("dpp_ListBackupInstances_2025-07-01.json")["value"][0]),
+    ]
+    problems = [problem for model, raw in [*real, *bodies] for problem in check(model, raw, frozenset())]
+    assert problems == []
