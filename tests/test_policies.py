@@ -18,7 +18,7 @@ from exporter.azure.telemetry import ApiTelemetry
 from exporter.parsing.backup_instances import DPP_PROTECTION_STATES, parse_backup_instance
 from exporter.parsing.policies import Policy, parse_dpp_policy, parse_rsv_policy, policy_key
 from exporter.service import App
-from exporter.simulator import EstateSpec, Simulator
+from exporter.simulator import EstateSpec, Fault, Simulator
 from exporter.simulator.policies import backup_instance_body, dpp_policies, rsv_policies
 from tests.support import ManualClock, sim_config
 
@@ -318,3 +318,25 @@ def test_the_simulated_policies_and_instances_are_read_by_the_sdk(sim: Simulator
     ]
     problems = [problem for model, raw in [*real, *bodies] for problem in check(model, raw, frozenset())]
     assert problems == []
+
+
+def test_a_failed_policy_listing_keeps_the_vaults_last_expectations(sim: Simulator, clock: ManualClock) -> None:
+    app = app_for(sim, clock)
+    assert app.poll_once()
+    bad, good = sim.estate.data_protection.vaults[0], sim.estate.vaults[0]
+
+    def expected_in(vault: str) -> list[tuple[dict[str, str], float]]:
+        rows = exposition(app)["azure_backup_item_expected_interval_seconds"]
+        return sorted(((labels, value) for labels, value in rows if labels["vault"] == vault), key=repr)
+
+    before = expected_in(bad.name)
+    assert before
+    sim.add_fault(Fault(path=f"{bad.name}/backupPolicies", status=500, times=None))
+    clock.advance(HOUR)
+    assert app.inventory is not None
+    assert not app.inventory.poll_once()
+    assert expected_in(bad.name) == before  # the last good series stay
+    assert expected_in(good.name)  # the other vaults are untouched
+    up = {labels["vault"]: value for labels, value in exposition(app)["azure_backup_exporter_inventory_up"]}
+    assert up[bad.name] == 0.0
+    assert up[good.name] == 1.0
