@@ -19,7 +19,8 @@ log = logging.getLogger(__name__)
 # ~50 protected items in Recovery Services vaults and ~25 in backup vaults (disks, blobs,
 # PostgreSQL, AKS) over three subscriptions, a backup every 10 minutes per item (so a new job
 # starts every few seconds somewhere), a week of history, some failures and warnings, one item
-# failing for days (AzureBackupTooOld), one DeleteBackupData job and two items not backed up yet.
+# failing for days (AzureBackupOverdue), one DeleteBackupData job, two items not backed up yet, and
+# a SQL database whose 15-minute log backups stopped 6 hours ago (AzureBackupOverdue, backup_type Log).
 DEMO_ESTATE = EstateSpec(
     subscriptions=3,
     vaults_per_subscription=2,
