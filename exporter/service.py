@@ -88,6 +88,7 @@ class App:
                 publish=self.publisher.publish_inventory,
                 concurrency=collection.concurrency,
                 monotonic=monotonic,
+                dpp_api=backup_vaults,  # backup instances and backup-vault policies too
             )
         else:
             self.publisher.publish_inventory(None)  # a reload that turned it off drops its series

@@ -14,7 +14,7 @@ from tests.assets import ALERTS, DASHBOARD, PROMETHEUS_DIR, ROOT, alert_rules, a
 from tests.binaries import dashboard_expressions, require_binary, rule_expressions
 
 ALERT_TESTS = (PROMETHEUS_DIR / "alerts.test.yml", PROMETHEUS_DIR / "alerts.days.test.yml",
-               PROMETHEUS_DIR / "alerts.posture.test.yml")
+               PROMETHEUS_DIR / "alerts.posture.test.yml", PROMETHEUS_DIR / "alerts.policies.test.yml")
 DOCS = ROOT / "docs" / "monitoring.md"
 RUNBOOK_BASE = "https://github.com/azure-backup-exporter/azure-backup-exporter/blob/main/docs/monitoring.md"
 
@@ -31,6 +31,8 @@ REQUIRED_ALERTS = {
     # issue 7: the protected-item inventory
     "AzureBackupProtectionStopped",
     "AzureBackupItemUnhealthy",
+    # issue 11: policy-aware freshness
+    "AzureBackupOverdue",
     # issue 12: vault posture
     "AzureBackupSoftDeleteDisabled",
     "AzureBackupImmutabilityDisabled",
@@ -89,6 +91,9 @@ CONTRACT_METRICS = {
     "azure_backup_exporter_discovery_up",
     "azure_backup_exporter_config_last_reload_successful",
     "azure_backup_exporter_state_writes_total",
+    # issue 11: backup policies (exporter/exposition/policy_families.py)
+    "azure_backup_policy_info",
+    "azure_backup_item_expected_interval_seconds",
 }
 
 

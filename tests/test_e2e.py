@@ -8,9 +8,11 @@ item and a DeleteBackupData job raise reach the receiver with the labels a route
 while the healthy items raise none. `promtool check rules` and `promtool test rules` of the shipped
 files run in test_alert_rules.py; here Prometheus itself loads them.
 
-The estate is designed so that exactly three things are wrong, all in the first vault: item 0
-fails every backup of the last 3 days (AzureBackupJobFailed and AzureBackupTooOld), the last item
-got a DeleteBackupData job (AzureBackupUnexpectedDeletion). Failure and warning ratios are 0.
+The estate is designed so that exactly four things are wrong, all in the first vault: item 0
+fails every backup of the last 3 days (AzureBackupJobFailed, and AzureBackupOverdue: its daily
+policy allows 37h), the last item got a DeleteBackupData job (AzureBackupUnexpectedDeletion), and
+item 4, a SQL database whose policy backs its log up every 15 minutes, shipped no log for 6 hours
+while its full backups go on (AzureBackupOverdue{backup_type="Log"}). Failure and warning ratios are 0.
 `EstateSpec.posture_cases` adds one case per vault posture alert: soft delete off in the first
 vault (AzureBackupSoftDeleteDisabled), and in the second immutability off
 (AzureBackupImmutabilityDisabled), Resource Health Degraded (AzureBackupVaultUnavailable) and a
@@ -33,8 +35,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.simulator import EstateSpec
 from exporter.simulator.catalog import VM_ERRORS
+from exporter.simulator.policies import item_policy
 from exporter.simulator.posture import UNPROTECTED_GROUP, UNPROTECTED_VMS
 from exporter.simulator.resources import ProtectedItem
+from exporter.simulator.schedule import JobKind
 from tests.binaries import dashboard_expressions, dashboard_variable_selectors, require_binary, rule_expressions
 from tests.e2e_processes import wait_for
 from tests.e2e_stack import HTTP_TIMEOUT, ROOT, Stack, labels_of, series_selectors, start_stack
@@ -65,6 +69,8 @@ ESTATE = EstateSpec(
     never_backed_up_items=1,
     history_seconds=3.25 * 86400,
     posture_cases=True,  # one case per vault posture alert, in the two vaults (simulator.posture)
+    log_backup_minutes=15.0,  # item 4 of the first vault: SQL logs every 15 minutes...
+    broken_log_chains=1,  # ...stopped 6 hours ago
 )
 FOR_DURATION = "2s"
 NEVER_BACKED_UP = "vm-new-001"  # EstateSpec.never_backed_up_items: a protected VM with no job at all
@@ -83,6 +89,7 @@ DASHBOARD_ALLOWED_EMPTY = {
 RULE_ALLOWED_EMPTY = {
     "AzureBackupJobCompletedWithWarnings": "warning_ratio is 0",
     "AzureBackupRestoreFailed": "restores fail only at failure_ratio, which is 0",
+    "AzureBackupTooOld{schedule=daily}": "every item with jobs has a readable policy: AzureBackupOverdue judges it",
     "AzureBackupTooOld{schedule=weekly}": "no vault is tagged backup_schedule=weekly",
     "AzureBackupTooOld{schedule=any}": "every item has a successful backup on record",
     "AzureBackupExporterTargetDown": "every poll succeeds",
@@ -272,8 +279,9 @@ def designed_alerts(stack: Stack) -> dict[tuple[str, str], dict[str, str]]:
     """(alertname, item) → the exact labels each alert of the designed estate must carry."""
     estate = stack.sim.estate
     items = estate.items(estate.vaults[0])
-    failing, deleted = items[0], items[-1]
+    failing, deleted, database = items[0], items[-1], items[4]
     assert failing.always_fails_from is not None
+    assert database.series_of(JobKind.LOG_BACKUP) is not None
     assert deleted.deleted_at is not None
     scrape = {"job": "azure-backup", "instance": stack.exporter_url.removeprefix("http://")}
     return {
@@ -281,10 +289,15 @@ def designed_alerts(stack: Stack) -> dict[tuple[str, str], dict[str, str]]:
             **item_labels(0, failing, stack), **scrape, "alertname": "AzureBackupJobFailed",
             "severity": "critical", "operation": failing.backup_operation, "status": "Failed",
         },
-        # max by (item labels) drops job and instance.
-        ("AzureBackupTooOld", failing.name): {
-            **item_labels(0, failing, stack), "alertname": "AzureBackupTooOld",
-            "severity": "critical", "schedule": "daily",
+        # The recording rules' max by (item labels) drop job and instance; the policy comes along.
+        ("AzureBackupOverdue", failing.name): {
+            **item_labels(0, failing, stack), "alertname": "AzureBackupOverdue",
+            "severity": "critical", "backup_type": "Backup", "policy": item_policy(estate, failing),
+        },
+        # A broken log chain alerts although the database's full backups succeed every minute.
+        ("AzureBackupOverdue", database.name): {
+            **item_labels(0, database, stack), "alertname": "AzureBackupOverdue",
+            "severity": "critical", "backup_type": "Log", "policy": item_policy(estate, database),
         },
         ("AzureBackupUnexpectedDeletion", deleted.name): {
             **item_labels(0, deleted, stack), **scrape, "alertname": "AzureBackupUnexpectedDeletion",

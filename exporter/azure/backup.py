@@ -73,6 +73,17 @@ class RecoveryServicesApi:
             subscription_id=vault.subscription_id,
         )
 
+    def list_policies(self, vault: VaultRef) -> Iterator[list[Any]]:
+        """Yield pages of the vault's raw backup policies (BackupPolicies_List, paged by nextLink).
+
+        Read once per inventory interval beside the protected items: a policy changes rarely."""
+        return self._arm.pages(
+            f"{vault.resource_id}/backupPolicies",
+            api="list_policies",
+            api_version=self._api_version,
+            subscription_id=vault.subscription_id,
+        )
+
     def list_subscriptions(self) -> list[str]:
         ids: list[str] = []
         for page in self._arm.pages(

@@ -76,3 +76,22 @@ class DataProtectionApi:
             params={"api-version": self._api_version},
             subscription_id=vault.subscription_id,
         )
+
+    def list_policies(self, vault: VaultRef) -> Iterator[list[Any]]:
+        """Yield pages of the backup vault's raw backup policies (BackupPolicies_List, nextLink-paged)."""
+        return self._arm.pages(
+            f"{vault.resource_id}/backupPolicies",
+            api="list_backup_policies",
+            api_version=self._api_version,
+            subscription_id=vault.subscription_id,
+        )
+
+    def list_backup_instances(self, vault: VaultRef) -> Iterator[list[Any]]:
+        """Yield pages of the backup vault's raw backup instances (BackupInstances_List, nextLink-paged):
+        a backup vault's counterpart of a Recovery Services vault's protected items."""
+        return self._arm.pages(
+            f"{vault.resource_id}/backupInstances",
+            api="list_backup_instances",
+            api_version=self._api_version,
+            subscription_id=vault.subscription_id,
+        )

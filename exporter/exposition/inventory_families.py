@@ -9,7 +9,10 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from exporter.exposition.job_families import VAULT_LABELS, state_set  # one state-set rule for every family (SPEC §6)
-from exporter.parsing.protected_items import PROTECTION_STATES, health_values
+from exporter.exposition.policy_families import policy_families
+from exporter.model import BACKUP_VAULT
+from exporter.parsing.backup_instances import DPP_HEALTH_STATUSES, DPP_PROTECTION_STATES
+from exporter.parsing.protected_items import PROTECTION_STATES, ProtectedItem, health_values
 from exporter.store.inventory_store import InventorySnapshot, VaultInventory
 
 # The job metrics' item labels without `operation`: the two families join on these.
@@ -78,6 +81,20 @@ class InventoryCollector(Collector):
             return
         yield from self._item_families(snapshot.vaults)
         yield from self._vault_families(snapshot.vaults)
+        yield from policy_families(snapshot.vaults, self._name_function())
+
+    def _name_function(self) -> Callable[[VaultInventory, ProtectedItem], str]:
+        """The `item` label of an inventory item, as `_item_families` exports it."""
+        spellings = self._job_spellings()
+        folded: dict[VaultInventory, Counter[tuple[str, str]]] = {}
+
+        def name_of(vault: VaultInventory, item: ProtectedItem) -> str:
+            if vault not in folded:
+                folded[vault] = Counter((i.backup_management_type, i.item.casefold()) for i in vault.items)
+            key = (item.backup_management_type, item.item.casefold())
+            return spellings.get((*vault.ref.labels, *key), item.item) if folded[vault][key] == 1 else item.item
+
+        return name_of
 
     def _item_families(self, vaults: tuple[VaultInventory, ...]) -> Iterator[Metric]:
         def gauge(name: str, text: str, extra: list[str] | None = None) -> GaugeMetricFamily:
@@ -111,9 +128,11 @@ class InventoryCollector(Collector):
                     last_backup.add_metric(labels, item.last_backup_time)
                 if item.last_recovery_point is not None:
                     recovery_point.add_metric(labels, item.last_recovery_point)
-                state_set(state, labels, item.protection_state, PROTECTION_STATES)
+                states = DPP_PROTECTION_STATES if vault.ref.kind == BACKUP_VAULT else PROTECTION_STATES
+                state_set(state, labels, item.protection_state, states)
                 if item.health_status is not None:
-                    state_set(health, labels, item.health_status, health_values(item))
+                    known = DPP_HEALTH_STATUSES if vault.ref.kind == BACKUP_VAULT else health_values(item)
+                    state_set(health, labels, item.health_status, known)
                 if item.last_error is not None:
                     last_error.add_metric([*labels, item.last_error], 1.0)
         yield from (info, last_backup, recovery_point, state, health, last_error)
@@ -137,7 +156,8 @@ class InventoryCollector(Collector):
                 continue  # never listed successfully: no counts to show
             last.add_metric(labels, vault.last_success)
             counts = dict(vault.counts)
-            for name in (*PROTECTION_STATES, *sorted(s for s in counts if s not in PROTECTION_STATES)):
+            known = DPP_PROTECTION_STATES if vault.ref.kind == BACKUP_VAULT else PROTECTION_STATES
+            for name in (*known, *sorted(s for s in counts if s not in known)):
                 count.add_metric([*labels, name], float(counts.get(name, 0)))
         for labels, value in self._extra_up():
             up.add_metric(labels, value)

@@ -24,6 +24,7 @@ from typing import Any, overload
 from exporter.simulator.details import error_of
 from exporter.simulator.estate import Estate
 from exporter.simulator.formats import format_time
+from exporter.simulator.policies import item_policy
 from exporter.simulator.resources import FILE_SHARE, SQL, VM, ProtectedItem, Vault
 from exporter.simulator.routing import Host, Request, Response, Route, route
 from exporter.simulator.schedule import TICKS_PER_SECOND, JobFacts, JobKind
@@ -126,7 +127,7 @@ def item_body(estate: Estate, vault: Vault, item: ProtectedItem, as_of: int) -> 
         props["lastRecoveryPoint"] = format_time(success.start)
     # Only some items name their policy: the spec's VM items and the docs' SQL item carry policyId alone.
     named = item.workload != SQL and vault.index % 2 == 0
-    _policy(props, vault, None if stopped else _POLICIES[item.workload], named=named)
+    _policy(props, vault, None if stopped else item_policy(estate, item), named=named)
     if stopped and item.deleted_at is not None:
         props |= _deferred_delete(item.deleted_at, as_of)
     return _resource(vault, container_path, name, props)

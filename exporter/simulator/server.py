@@ -10,7 +10,7 @@ from collections import deque
 from collections.abc import Callable
 from types import TracebackType
 
-from exporter.simulator import arm, control, dataprotection, identity, inventory, posture, resourcegraph
+from exporter.simulator import arm, control, dataprotection, identity, inventory, policies, posture, resourcegraph
 from exporter.simulator.estate import Estate
 from exporter.simulator.faults import Fault, FaultPlan
 from exporter.simulator.httpd import SimulatorHTTPServer
@@ -38,6 +38,7 @@ ROUTES: list[Route] = [
     *resourcegraph.ROUTES,
     *inventory.ROUTES,
     *posture.ROUTES,
+    *policies.ROUTES,
     *control.ROUTES,
 ]
 DEFAULT_ESTATE = EstateSpec()
