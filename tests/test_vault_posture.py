@@ -215,7 +215,8 @@ def test_a_403_on_one_read_leaves_the_others_working(sim: Simulator, clock: Manu
     up = {(labels["vault"], labels["source"]): value for labels, value in found["azure_backup_exporter_inventory_up"]}
     assert {value for (_, source), value in up.items() if source == "resource_health"} == {0.0}
     assert {value for (_, source), value in up.items() if source != "resource_health"} == {1.0}
-    assert len([key for key in up if key[1] == "protected_items"]) == 2  # the listing keeps its own series
+    # The listing keeps its own series: two Recovery Services vaults and the backup vault's instances.
+    assert len([key for key in up if key[1] == "protected_items"]) == 3
     # The failed source keeps its last good series; the others are refreshed.
     assert found["azure_backup_vault_available"] == before["azure_backup_vault_available"]
     assert found["azure_backup_vault_security_info"] == before["azure_backup_vault_security_info"]
