@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from exporter.azure.arm import ArmClient
 from exporter.azure.backup import RecoveryServicesApi
@@ -15,6 +16,7 @@ from exporter.azure.resourcegraph import ResourceGraphApi
 from exporter.azure.telemetry import ApiTelemetry
 from exporter.config.schema import Config
 from exporter.exposition.publisher import Publisher
+from exporter.polling.discovery import LatestVaults
 from exporter.polling.graph_source import ResourceGraphSource
 from exporter.polling.inventory_poller import InventoryPoller
 from exporter.polling.job_poller import Poller
@@ -22,6 +24,21 @@ from exporter.polling.sources import DataProtectionSource, JobSource, RecoverySe
 from exporter.store.inventory_store import InventoryStore
 from exporter.store.job_store import Snapshot, Store
 from exporter.store.state_file import StateFile
+
+
+def build_arm_client(config: Config, telemetry: ApiTelemetry, **options: Any) -> ArmClient:
+    """The ARM client `config` asks for; `options` go to ArmClient (retry policy, pacer, ...)."""
+    collection = config.collection
+    tokens = TokenSource(build_credential(config.azure), config.azure.scope, telemetry,
+                         renew=lambda: build_credential(config.azure))
+    return ArmClient(
+        config.azure.resource_manager_url,
+        tokens,
+        telemetry,
+        timeout=collection.request_timeout,
+        max_in_flight=collection.concurrency,
+        **options,
+    )
 
 
 class App:
@@ -38,40 +55,36 @@ class App:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         pacer: Pacer | None = None,
+        arm: ArmClient | None = None,
     ) -> None:
+        """`arm`: the ARM client to use (with its retry policy); by default one built from the
+        config with production backoffs and `pacer`. The App closes it."""
         self.config = config
         self.state = state
         collection = config.collection
-        tokens = TokenSource(build_credential(config.azure), config.azure.scope, telemetry,
-                             renew=lambda: build_credential(config.azure))
-        self.arm = ArmClient(
-            config.azure.resource_manager_url,
-            tokens,
-            telemetry,
-            timeout=collection.request_timeout,
-            max_in_flight=collection.concurrency,
-            pacer=pacer or Pacer(),
-        )
+        self.arm = arm or build_arm_client(config, telemetry, pacer=pacer or Pacer())
         self.store = store or Store(collection.lookback, clock)
         self.store.lookback = collection.lookback
         self.publisher = publisher or Publisher(telemetry, collection.vault_tags)
         self.publisher.set_vault_tags(collection.vault_tags)
         api = RecoveryServicesApi(self.arm, collection.api_version)
+        # Discovery's latest VaultSet: the job poller writes it; the graph source and inventory read it.
+        vaults = LatestVaults()
         recovery_services: JobSource = RecoveryServicesSource(api, collection.operations)
         if collection.source == "resource_graph":
             # Resource Graph reads Recovery Services jobs only; backup vaults keep their own API.
             recovery_services = ResourceGraphSource(
                 ResourceGraphApi(self.arm),
                 api,
-                lambda: self.poller.polled_vaults,
+                lambda: vaults.get().refs,
                 interval=collection.interval,
                 operations=collection.operations,
             )
         backup_vaults = DataProtectionApi(self.arm, collection.backup_vault_api_version)
         sources: list[JobSource] = [recovery_services, DataProtectionSource(backup_vaults, collection.operations)]
         self.poller = Poller(
-            config, api, sources, store=self.store, telemetry=telemetry, publish=self._publish, clock=clock,
-            monotonic=monotonic,
+            config, api, sources, store=self.store, telemetry=telemetry, publish=self._publish, vaults=vaults,
+            clock=clock, monotonic=monotonic,
         )
         self.inventory: InventoryPoller | None = None
         if collection.inventory_interval > 0:
@@ -79,8 +92,7 @@ class App:
                 api,
                 InventoryStore(clock),
                 interval=collection.inventory_interval,
-                # The vaults the job poller monitors, as it last published them (discovery stays there).
-                vaults=lambda: [vault.info.ref for vault in self.publisher.current.vaults],
+                vaults=lambda: vaults.get().refs,  # the vaults of the job poller's latest discovery
                 telemetry=telemetry,
                 publish=self.publisher.publish_inventory,
                 concurrency=collection.concurrency,

@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from exporter.exposition.lifecycle_families import LifecycleCollector
 from exporter.model import TaskState, VaultInfo, VaultRef
-from exporter.store.job_store import DURATION_BUCKETS, SEEN_ID_GRACE_SECONDS, Store
+from exporter.store.job_store import DURATION_BUCKETS, SEEN_ID_GRACE_SECONDS, Store, VaultPoll
 from exporter.store.lifecycle import Lifecycle
 from exporter.store.state_codec import FORMAT, JOB_FIELDS, VERSION, decode, encode
 from exporter.store.state_file import StateFile, StateFileBusy
@@ -43,11 +43,9 @@ def rich_store(clock: ManualClock) -> Store:
                             duration_seconds=None)])
     store.set_tracked(VAULT, job("tracked-1", "InProgress", progress_ratio=0.42, has_details=True,
                                  tasks=(TaskState("Take Snapshot", "Completed"), TaskState("Transfer", "InProgress"))))
-    store.record_poll(VAULT, ok=True, duration=1.5, window_end=T0)
-    store.record_poll(OTHER, ok=False, duration=0.5, window_end=None)
-    vault = store.vault(VAULT)
-    vault.pending_details = {"f": (job("f", "Cancelled"), 2)}
-    vault.backfill = ["a", "b"]
+    store.record(VaultPoll(VAULT, ok=True, duration=1.5, window_end=T0, pending={"f": (job("f", "Cancelled"), 2)},
+                           backfill=("a", "b")))
+    store.record(VaultPoll(OTHER, ok=False, duration=0.5))
     return store
 
 

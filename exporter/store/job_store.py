@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 from bisect import bisect_left
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from exporter.model import ACTIVE_STATUSES, FINISHED_STATUSES, SUCCESS_STATUSES, Job, VaultInfo, VaultRef
@@ -69,6 +69,21 @@ class VaultState:
     up: bool = False
     last_success: float | None = None
     poll_duration: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VaultPoll:
+    """What one poll of one vault brought back, handed whole to `Store.record`."""
+
+    ref: VaultRef
+    ok: bool
+    duration: float
+    window_end: float | None = None  # the end of the window read; the next one starts from it
+    jobs: tuple[Job, ...] = ()
+    tracked: tuple[Job, ...] = ()  # the configured job ids, as read now
+    pending: Mapping[str, tuple[Job, int]] = field(default_factory=dict)  # details still wanted: (listed, tries)
+    backfill: tuple[str, ...] = ()  # counted from a list, the details of these still wanted
+    gone: tuple[str, ...] = ()  # jobs in progress that Azure no longer knows (404)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +179,7 @@ class Store:
     # -- jobs ---------------------------------------------------------------------------------
     def apply(self, ref: VaultRef, jobs: Iterable[Job]) -> int:
         """Fold jobs into the item states; returns how many finished jobs were counted now."""
-        # The hot path of a cold start (100,000 jobs): fields unpacked once, Job.finished and
+        # The hot path of a cold start (100,000 jobs): each field read by name once, Job.finished and
         # _start inlined, dicts bound to locals (bench/RESULTS.md, poll pipeline).
         vault = self._vaults[ref]
         self.revision += 1
@@ -183,7 +198,7 @@ class Store:
             known = state.latest_finished
             if known is not None and known.job_id == listed.job_id and known.has_details and not listed.has_details:
                 job = known
-            job_id, _item, management, operation, status, start_time, end_time, duration, size = job[:9]
+            job_id, status, start_time, end_time = job.job_id, job.status, job.start_time, job.end_time
             start = -inf if start_time is None else start_time
             latest = state.latest
             if latest is None or latest.job_id == job_id or start >= _start(latest):
@@ -196,6 +211,7 @@ class Store:
             finished = state.latest_finished
             if finished is None or finished.job_id == job_id or start >= _start(finished):
                 state.latest_finished = job
+            size = job.size_bytes
             if size is not None and start >= state.latest_size_start:
                 state.latest_size = size
                 state.latest_size_start = start
@@ -210,8 +226,9 @@ class Store:
             state.counts[status] = state.counts.get(status, 0) + 1
             if size is not None:
                 state.size_total += size
+            duration = job.duration_seconds
             if duration is not None:
-                self._observe((sub, rg, name, management, operation), duration)
+                self._observe((sub, rg, name, job.backup_management_type, job.operation), duration)
         return counted_now
 
     def _observe(self, key: SeriesKey, seconds: float) -> None:
@@ -225,6 +242,23 @@ class Store:
     def set_tracked(self, ref: VaultRef, job: Job) -> None:
         self._vaults[ref].tracked[job.job_id] = job
         self.revision += 1
+
+    def record(self, poll: VaultPoll) -> None:
+        """Fold one poll of one vault in: its jobs, tracked jobs and cursor, then its health.
+
+        A failed poll changes only the health: the vault keeps its last good series and cursor."""
+        vault = self._vaults.get(poll.ref)
+        if vault is None:  # forgotten by discovery while its poll was in flight
+            return
+        if poll.ok:
+            self.apply(poll.ref, poll.jobs)
+            for job in poll.tracked:
+                vault.tracked[job.job_id] = job
+            vault.pending_details = dict(poll.pending)
+            vault.backfill = list(poll.backfill)
+            for job_id in poll.gone:
+                vault.in_progress.pop(job_id, None)
+        self.record_poll(poll.ref, ok=poll.ok, duration=poll.duration, window_end=poll.window_end)
 
     def record_poll(self, ref: VaultRef, *, ok: bool, duration: float, window_end: float | None) -> None:
         vault = self._vaults.get(ref)
