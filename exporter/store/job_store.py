@@ -206,8 +206,7 @@ class Store:
             if not (status in FINISHED_STATUSES or (status not in ACTIVE_STATUSES and end_time is not None)):
                 in_progress[job_id] = start if start > -inf else self._clock()
                 continue
-            if in_progress:
-                in_progress.pop(job_id, None)
+            in_progress.pop(job_id, None)
             finished = state.latest_finished
             if finished is None or finished.job_id == job_id or start >= _start(finished):
                 state.latest_finished = job
