@@ -41,10 +41,10 @@ def rich_store(clock: ManualClock) -> Store:
     ])
     store.apply(OTHER, [job("e", "CompletedWithWarnings", item="share-01", backup_management_type="AzureStorage",
                             duration_seconds=None)])
-    store.set_tracked(VAULT, job("tracked-1", "InProgress", progress_ratio=0.42, has_details=True,
-                                 tasks=(TaskState("Take Snapshot", "Completed"), TaskState("Transfer", "InProgress"))))
-    store.record(VaultPoll(VAULT, ok=True, duration=1.5, window_end=T0, pending={"f": (job("f", "Cancelled"), 2)},
-                           backfill=("a", "b")))
+    tracked = job("tracked-1", "InProgress", progress_ratio=0.42, has_details=True,
+                  tasks=(TaskState("Take Snapshot", "Completed"), TaskState("Transfer", "InProgress")))
+    store.record(VaultPoll(VAULT, ok=True, duration=1.5, window_end=T0, tracked=(tracked,),
+                           pending={"f": (job("f", "Cancelled"), 2)}, backfill=("a", "b")))
     store.record(VaultPoll(OTHER, ok=False, duration=0.5))
     return store
 

@@ -163,9 +163,6 @@ class Store:
     def vault(self, ref: VaultRef) -> VaultState:
         return self._vaults[ref]
 
-    def has_vault(self, ref: VaultRef) -> bool:
-        return ref in self._vaults
-
     def vault_refs(self) -> list[VaultRef]:
         return sorted(self._vaults)
 
@@ -237,10 +234,6 @@ class Store:
         hist[bisect_left(DURATION_BUCKETS, seconds)] += 1
         hist[-2] += seconds
         hist[-1] += 1
-
-    def set_tracked(self, ref: VaultRef, job: Job) -> None:
-        self._vaults[ref].tracked[job.job_id] = job
-        self.revision += 1
 
     def record(self, poll: VaultPoll) -> None:
         """Fold one poll of one vault in: its jobs, tracked jobs and cursor, then its health.
