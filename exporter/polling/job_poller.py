@@ -76,7 +76,7 @@ class Poller:
         store: Store,
         telemetry: ApiTelemetry,
         publish: Callable[[Snapshot], object],
-        vaults: LatestVaults | None = None,
+        vaults: LatestVaults,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -86,7 +86,7 @@ class Poller:
         self._telemetry = telemetry
         self._publish = publish
         # Each discovery's VaultSet is published here for the other readers (inventory, Resource Graph).
-        self.vaults = vaults if vaults is not None else LatestVaults()
+        self._vaults = vaults
         self._clock = clock
         self._monotonic = monotonic
         self._pool = ThreadPoolExecutor(config.collection.concurrency, thread_name_prefix="poll")
@@ -156,7 +156,7 @@ class Poller:
         # answers, the vaults it would find have no series, so no other alert can speak for them.
         self._next_discovery = self._monotonic() + min(collection.interval, collection.discovery_interval)
         found = self._discoverer.discover()
-        self.vaults.publish(found)
+        self._vaults.publish(found)
         self._store.set_vaults(found.vaults, dict(found.tracked), complete=found.ok is not False)
         if found.ok:
             self._next_discovery = self._monotonic() + collection.discovery_interval
