@@ -5,9 +5,12 @@ its previous poll (minus an overlap) — and reaches back far enough to re-list 
 progress, so a job that finishes later is seen finished even if it started long ago. A quiet vault
 costs one request a poll; a newly finished job costs one details GET, once.
 
-Each vault is polled in a worker thread and only reads its own cursor; results are folded into the
-store by the scheduling thread alone, so the store has one writer. A failed vault keeps its last
-good series (the store is untouched) and shows `target_up 0`.
+Which vaults comes from discovery (`exporter.polling.discovery`), run here on its own schedule and
+published as a VaultSet for the other readers. Each vault's window is fixed when its poll is
+started and shown to the sources first (`JobSource.prepare`). Each vault is polled in a worker
+thread and only reads its own cursor; the result (a `VaultPoll`) is handed whole to the store by
+the scheduling thread alone, so the store has one writer. A failed vault keeps its last good
+series (the store is untouched) and shows `target_up 0`.
 """
 
 from __future__ import annotations
@@ -170,7 +173,9 @@ class Poller:
         if not planned:
             return
         for kind, source in self._sources.items():
-            source.prepare({ref: window for ref, (window, _) in planned.items() if ref.kind == kind})
+            windows = {ref: window for ref, (window, _) in planned.items() if ref.kind == kind}
+            if windows:  # a round without vaults of this kind leaves the plan of the last one
+                source.prepare(windows)
         first = [ref for ref, (window, _) in planned.items() if window.first]
         if first and (self._progress is None or self._progress.finished):
             self._progress = Progress(first, self._telemetry, self._monotonic)
