@@ -250,12 +250,9 @@ class Store:
             vault.backfill = list(poll.backfill)
             for job_id in poll.gone:
                 vault.in_progress.pop(job_id, None)
-        self.record_poll(poll.ref, ok=poll.ok, duration=poll.duration, window_end=poll.window_end)
+        self._record_health(vault, ok=poll.ok, duration=poll.duration, window_end=poll.window_end)
 
-    def record_poll(self, ref: VaultRef, *, ok: bool, duration: float, window_end: float | None) -> None:
-        vault = self._vaults.get(ref)
-        if vault is None:  # forgotten by discovery while its poll was in flight
-            return
+    def _record_health(self, vault: VaultState, *, ok: bool, duration: float, window_end: float | None) -> None:
         self.revision += 1
         vault.polled = True
         vault.up = ok
