@@ -82,7 +82,7 @@ class App:
         self.publisher.set_vault_tags(collection.vault_tags)
         api = RecoveryServicesApi(self.arm, collection.api_version)
         # Discovery's latest VaultSet: the job poller writes it; the graph source and inventory read it.
-        vaults = LatestVaults()
+        self.vaults = vaults = LatestVaults()
         recovery_services: JobSource = RecoveryServicesSource(api, collection.operations)
         if collection.source == "resource_graph":
             # Resource Graph reads Recovery Services jobs only; backup vaults keep their own API.
