@@ -11,7 +11,7 @@ import pytest
 from exporter.azure.telemetry import ApiTelemetry
 from exporter.exposition.publisher import Exposition, Publisher
 from exporter.model import VaultInfo, VaultRef
-from exporter.store.job_store import Store
+from exporter.store.job_store import Store, VaultPoll
 from exporter.web.server import ExporterHTTPServer, ListenAddressError, parse_listen_address
 from exporter.web.status_page import DOCS_URL
 
@@ -43,7 +43,7 @@ def publish_one_vault(publisher: Publisher, *, polled: bool) -> Exposition:
     store = Store(lookback=86400, clock=lambda: 1_763_700_000.0)
     store.set_vaults([VaultInfo(VAULT)], {})
     if polled:
-        store.record_poll(VAULT, ok=False, duration=0.1, window_end=None)
+        store.record(VaultPoll(VAULT, ok=False, duration=0.1))
     return publisher.publish(store.snapshot())
 
 

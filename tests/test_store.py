@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from exporter.model import VaultInfo, VaultRef
-from exporter.store.job_store import DURATION_BUCKETS, SEEN_ID_GRACE_SECONDS, Store
+from exporter.store.job_store import DURATION_BUCKETS, SEEN_ID_GRACE_SECONDS, Store, VaultPoll
 from tests.support import DAY, T0, VAULT, ManualClock, job
 
 OTHER = VaultRef("11111111-1111-1111-1111-111111111111", "rg-other", "vault-dev")
@@ -97,9 +97,9 @@ def test_failed_poll_keeps_series_and_sets_down() -> None:
     clock = ManualClock()
     store = make_store(clock)
     store.apply(VAULT, [job("a")])
-    store.record_poll(VAULT, ok=True, duration=1.0, window_end=T0)
+    store.record(VaultPoll(VAULT, ok=True, duration=1.0, window_end=T0))
     clock.now += 300
-    store.record_poll(VAULT, ok=False, duration=2.0, window_end=None)
+    store.record(VaultPoll(VAULT, ok=False, duration=2.0))
     snap = store.snapshot()
     assert len(snap.items) == 1
     vault = next(v for v in snap.vaults if v.info.ref == VAULT)
@@ -112,7 +112,7 @@ def test_counted_ids_are_pruned_after_the_lookback() -> None:
     store = make_store(clock)
     store.apply(VAULT, [job("old", start=T0 - 6 * DAY), job("new", start=T0 - DAY)])
     clock.now = T0 + DAY + SEEN_ID_GRACE_SECONDS + 1
-    store.record_poll(VAULT, ok=True, duration=0.1, window_end=clock.now)
+    store.record(VaultPoll(VAULT, ok=True, duration=0.1, window_end=clock.now))
     assert set(store.vault(VAULT).counted) == {"new"}
     assert dict(only_item(store).counts) == {"Completed": 2}  # counters are kept
 
@@ -129,9 +129,9 @@ def test_vault_removed_by_discovery_takes_its_series() -> None:
 
 def test_ready_once_every_vault_was_polled() -> None:
     store = make_store()
-    store.record_poll(VAULT, ok=True, duration=0.1, window_end=T0)
+    store.record(VaultPoll(VAULT, ok=True, duration=0.1, window_end=T0))
     assert not store.snapshot().ready
-    store.record_poll(OTHER, ok=False, duration=0.1, window_end=None)
+    store.record(VaultPoll(OTHER, ok=False, duration=0.1))
     assert store.snapshot().ready
 
 
@@ -146,8 +146,8 @@ def test_no_vault_is_ready_only_after_a_complete_listing() -> None:
 
 def test_ready_stays_once_the_start_is_over() -> None:
     store = make_store()
-    store.record_poll(VAULT, ok=True, duration=0.1, window_end=T0)
-    store.record_poll(OTHER, ok=True, duration=0.1, window_end=T0)
+    store.record(VaultPoll(VAULT, ok=True, duration=0.1, window_end=T0))
+    store.record(VaultPoll(OTHER, ok=True, duration=0.1, window_end=T0))
     assert store.snapshot().ready
     # Discovery (or a reload) adds a vault: it is polled soon, and the replica keeps serving.
     third = VaultRef("22222222-2222-2222-2222-222222222222", "rg-new", "vault-new")

@@ -8,10 +8,10 @@ and one for its backup policies (`GET …/backupPolicies`), which give each item
 interval (`exporter.parsing.policies`). Backup vaults, when a `DataProtectionApi` is given: one
 `GET …/backupInstances` and one `GET …/backupPolicies` per vault per interval.
 
-Runs in its own thread beside the job poller (`exporter.poller`), which it does not touch: it takes
-the vaults from the job poller's last published snapshot (discovery stays in one place), keeps its
-own store, and hands its snapshot to the same publisher. A vault whose inventory fails keeps its
-last good items and shows `azure_backup_exporter_inventory_up 0`.
+Runs in its own thread beside the job poller (`exporter.polling.job_poller`), which it does not
+touch: it reads the vaults of the job poller's latest discovery (`exporter.polling.discovery`:
+discovery stays in one place), keeps its own store, and hands its snapshot to the same publisher.
+A vault whose inventory fails keeps its last good items and shows `azure_backup_exporter_inventory_up 0`.
 """
 
 from __future__ import annotations
@@ -61,14 +61,13 @@ class InventoryPoller:
         self._kinds = (RECOVERY_SERVICES,) if dpp_api is None else (RECOVERY_SERVICES, BACKUP_VAULT)
         self._store = store
         self._interval = interval
-        self._vaults = vaults  # the monitored vaults, as the job poller last published them
+        self._vaults = vaults  # the monitored vaults, as the job poller's latest discovery found them
         self._telemetry = telemetry
         self._publish = publish
         self._monotonic = monotonic
         # The ARM client bounds the requests on the wire across both pollers; these threads only wait.
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="inventory")
         self._next: dict[VaultRef, float] = {}
-        self.inventories_completed = 0
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -109,7 +108,6 @@ class InventoryPoller:
             items, policies, errors = future.result()  # _list catches what Azure can throw
             self._telemetry.add_parse_errors(errors)
             self._store.record(ref, items, policies)
-            self.inventories_completed += 1
         if due or left:  # a vault that left takes its series along at once
             self._publish(self._store.snapshot())
         return len(due)
