@@ -47,7 +47,7 @@ def plain_client(port: int, seconds: float) -> None:
 
 def build(items: int) -> tuple[Any, list[Any]]:
     from exporter.model import Job, VaultInfo, VaultRef  # noqa: PLC0415 - RSS is read before the imports
-    from exporter.store.job_store import Store  # noqa: PLC0415
+    from exporter.store.job_store import Store, VaultPoll  # noqa: PLC0415
 
     store = Store(lookback=7 * 86400, clock=lambda: T0)
     refs = [VaultRef(f"{n:08d}-0000-4000-8000-000000000000", f"rg-backup-{n % 7}", f"vault-{n:03d}")
@@ -62,8 +62,7 @@ def build(items: int) -> tuple[Any, list[Any]]:
                             start_time=start, end_time=start + 1200 + i, duration_seconds=1200.0 + i,
                             size_bytes=float(i * 1048576 + v), error_code="400094" if status == "Failed" else None,
                             error_title="UserErrorVmNotFound" if status == "Failed" else None))
-        store.apply(ref, jobs)
-        store.record_poll(ref, ok=True, duration=1.0, window_end=T0)
+        store.record(VaultPoll(ref, ok=True, duration=1.0, window_end=T0, jobs=tuple(jobs)))
     return store, refs
 
 
@@ -136,6 +135,7 @@ def main() -> None:
     from exporter.azure.telemetry import ApiTelemetry  # noqa: PLC0415
     from exporter.exposition.publisher import GZIP_LEVEL, Publisher  # noqa: PLC0415
     from exporter.model import Job  # noqa: PLC0415
+    from exporter.store.job_store import VaultPoll  # noqa: PLC0415
 
     after_imports = rss_mb()
     store, refs = build(items)
@@ -149,10 +149,9 @@ def main() -> None:
         vault = serial[0] % len(refs)
         item = f"vm-app-{vault:03d}-{serial[0] % max(1, items // VAULTS):05d}"  # an item it has: no new series
         ref = refs[vault]
-        store.apply(ref, [Job(f"new-{serial[0]}", item, "AzureIaasVM", "Backup",
-                              "Completed", start_time=T0 + serial[0], end_time=T0 + serial[0] + 60,
-                              duration_seconds=60.0)])
-        store.record_poll(ref, ok=True, duration=1.0, window_end=T0 + serial[0])
+        job = Job(f"new-{serial[0]}", item, "AzureIaasVM", "Backup", "Completed", start_time=T0 + serial[0],
+                  end_time=T0 + serial[0] + 60, duration_seconds=60.0)
+        store.record(VaultPoll(ref, ok=True, duration=1.0, window_end=T0 + serial[0], jobs=(job,)))
         publisher.publish(store.snapshot())
 
     incremental = sorted(cpu(poll_one)[0] for _ in range(5))[2]

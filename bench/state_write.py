@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from exporter.model import Job, VaultInfo, VaultRef
-from exporter.store.job_store import Store
+from exporter.store.job_store import Store, VaultPoll
 from exporter.store.state_file import StateFile
 
 NOW = 1_795_000_000.0
@@ -43,7 +43,7 @@ def build_store() -> Store:
                 ))
                 n += 1
         store.apply(ref, jobs)
-        store.record_poll(ref, ok=True, duration=1.0, window_end=NOW)
+        store.record(VaultPoll(ref, ok=True, duration=1.0, window_end=NOW))
     return store
 
 

@@ -1,4 +1,6 @@
-"""Command line: flags, logging, wiring, signals and exit codes. The only place that exits."""
+"""Command line: flags, logging, signals and exit codes. The only place that exits.
+
+The running exporter (server, polling, reload, shutdown) is `exporter.service.Service`."""
 
 from __future__ import annotations
 
@@ -11,23 +13,25 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from exporter import __version__, logs
 from exporter.azure.telemetry import ApiTelemetry
 from exporter.config.schema import Config, ConfigError, load_config
-from exporter.exposition.lifecycle_families import LifecycleCollector
+from exporter.polling.permissions import check_permissions
 from exporter.polling.sharding import apply_flags
-from exporter.service import App
+from exporter.service import App, Service
 from exporter.store.lifecycle import Lifecycle
-from exporter.store.state_file import StateFile, StateFileBusy
+from exporter.store.state_file import StateFileBusy
 from exporter.web.auth import WebSecurity, load_web_security
-from exporter.web.server import ExporterHTTPServer, ListenAddressError, parse_listen_address
+from exporter.web.server import ListenAddressError, parse_listen_address
+
+if TYPE_CHECKING:
+    from exporter.simulator import Simulator
 
 log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-# SIGTERM lets the response in flight finish, for at most this long.
-DRAIN_SECONDS = 5.0
 
 
 LOG_FORMATS = ("logfmt", "json")
@@ -49,6 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log.format", dest="log_format", default="logfmt", help=" | ".join(LOG_FORMATS))
     parser.add_argument(
         "--once", action="store_true", help="poll every target once, print the exposition, exit 1 if any failed"
+    )
+    parser.add_argument(
+        "--config.check", dest="config_check", action="store_true",
+        help="try each Azure read the config needs once, print vault x read: ok, 403 (role) or error",
     )
     parser.add_argument(
         "--demo", action="store_true", help="monitor the embedded Azure simulator (no Azure account needed)"
@@ -84,6 +92,27 @@ def main(argv: Sequence[str] | None = None) -> int:
             web = load_web_security(args.web_config_file)
         except ConfigError as exc:
             problems.extend(exc.problems)
+    simulator, config = _load_config(args, problems)
+    if problems or config is None:
+        print("azure-backup-exporter: invalid configuration:", file=sys.stderr)  # noqa: T201
+        for problem in problems:
+            print(f"  - {problem}", file=sys.stderr)  # noqa: T201
+        return EXIT_USAGE
+    try:
+        if args.config_check:
+            return EXIT_OK if check_permissions(config, sys.stdout) else EXIT_FAILED
+        if args.once:
+            return _run_once(config)
+        config_path = None if args.demo else Path(args.config_file)
+        code = _serve(config, address, args.telemetry_path, config_path, args, web=web)
+    finally:
+        if simulator is not None:
+            simulator.stop()
+    return _exit_without_waiting_on_azure(code)
+
+
+def _load_config(args: argparse.Namespace, problems: list[str]) -> tuple[Simulator | None, Config | None]:
+    """The config the flags ask for (and the demo's simulator, started); what is wrong into `problems`."""
     simulator = None
     config: Config | None = None
     if args.demo:
@@ -100,20 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             config = apply_flags(config, args.shard_index, args.shard_count)
         except ConfigError as exc:
             problems.extend(exc.problems)
-    if problems or config is None:
-        print("azure-backup-exporter: invalid configuration:", file=sys.stderr)  # noqa: T201
-        for problem in problems:
-            print(f"  - {problem}", file=sys.stderr)  # noqa: T201
-        return EXIT_USAGE
-    try:
-        if args.once:
-            return _run_once(config)
-        config_path = None if args.demo else Path(args.config_file)
-        code = _serve(config, address, args.telemetry_path, config_path, args, web=web)
-    finally:
-        if simulator is not None:
-            simulator.stop()
-    return _exit_without_waiting_on_azure(code)
+    return simulator, config
 
 
 def _run_once(config: Config) -> int:
@@ -136,31 +152,19 @@ def _serve(
     *,
     web: WebSecurity,
 ) -> int:
-    web_config_path: str | None = args.web_config_file
-    telemetry = ApiTelemetry()
-    lifecycle = Lifecycle()
+    def reload_config() -> Config:
+        assert config_path is not None  # noqa: S101 - only passed when there is a file
+        return apply_flags(load_config(config_path), args.shard_index, args.shard_count)
+
     try:
-        state = _state_file(config, lifecycle, None)
+        service = Service.open(config, address, telemetry_path, web=web, web_config_path=args.web_config_file,
+                               reload_config=None if config_path is None else reload_config, lifecycle=Lifecycle())
     except StateFileBusy as exc:
         log.error("%s: one state file per exporter (each replica its own)", exc)  # noqa: TRY400 - no traceback
         return EXIT_FAILED
-    app = App(config, telemetry, state=state)
-    app.publisher.registry.register(LifecycleCollector(lifecycle))
-    if state is not None and state.load(app.store):
-        # Serve the restored series at once; /-/ready still waits for the first poll.
-        app.publisher.publish(app.store.snapshot())
-    try:
-        server = ExporterHTTPServer(address, lambda: app.publisher.current, telemetry_path,
-                                    tls=web.tls, authenticator=web.authenticator, response_headers=web.response_headers)
     except OSError as exc:
         log.error("cannot listen on %s:%d: %s", address[0], address[1], exc)  # noqa: TRY400 - no traceback wanted
-        app.close()
         return EXIT_FAILED
-    server.serve_in_thread()
-    log.info("listening on %s (version %s)", server.url, __version__)
-    if web_config_path is not None:
-        log.info("web config %s: TLS %s, basic auth %s", web_config_path,
-                 "on" if web.tls else "off", "on" if web.authenticator else "off")
 
     stop, wake = threading.Event(), threading.Event()
     reload_requested = threading.Event()
@@ -179,48 +183,15 @@ def _serve(
     if hasattr(signal, "SIGHUP"):
         signal.signal(signal.SIGHUP, on_hup)
 
-    poll_stop, poll_thread = _start_polling(app)
+    service.start()
     while not stop.is_set():
         wake.wait(timeout=1.0)  # bounded, so a signal is never missed
         wake.clear()
         if reload_requested.is_set() and not stop.is_set():
             reload_requested.clear()
-            if web_config_path is not None:
-                _reload_web(server, web_config_path)
-            if config_path is None:
-                log.info("SIGHUP ignored: --demo has no config file to reload")
-                continue
-            try:
-                new_config = apply_flags(load_config(config_path), args.shard_index, args.shard_count)
-                new_state = _state_file(new_config, lifecycle, state)
-            except (ConfigError, StateFileBusy) as exc:
-                lifecycle.config_reloaded(ok=False)
-                problems = exc.problems if isinstance(exc, ConfigError) else [str(exc)]
-                log.error("config reload rejected, keeping the running config: %s", "; ".join(problems))  # noqa: TRY400
-                continue
-            poll_stop.set()
-            poll_thread.join()
-            app.close()
-            if state is not None and new_state is not state:
-                state.unlock()
-            state = new_state
-            app = App(new_config, telemetry, store=app.store, publisher=app.publisher, state=state)
-            poll_stop, poll_thread = _start_polling(app)
-            lifecycle.config_reloaded(ok=True)
-            log.info("config reloaded from %s", config_path)
-
-    log.info("shutting down")
-    poll_stop.set()
-    app.close()  # aborts retries and backoffs in flight
-    server.shutdown()  # no new connections; the responses in flight go on in their threads
-    poll_thread.join(timeout=DRAIN_SECONDS)
-    if state is not None:
-        if poll_thread.is_alive():  # it still writes the store: the last per-poll write stands
-            log.warning("poller did not stop in %.0f s; state file left as of the last poll", DRAIN_SECONDS)
-        elif state.save(app.store, force=True):
-            log.info("state written to %s", state.path)
-    server.drain(DRAIN_SECONDS)
-    server.server_close()
+            if service.reload():
+                log.info("config reloaded from %s", config_path)
+    service.shutdown()
     return EXIT_OK
 
 
@@ -236,39 +207,3 @@ def _exit_without_waiting_on_azure(code: int) -> int:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
-
-
-def _state_file(config: Config, lifecycle: Lifecycle, current: StateFile | None) -> StateFile | None:
-    """The state file of `config`, locked for this process; the current one if the path did not
-    change (keeps its bookkeeping). StateFileBusy if another process owns it."""
-    if config.state_file is None:
-        return None
-    if current is not None and current.path == config.state_file:
-        return current
-    state = StateFile(config.state_file, lifecycle)
-    try:
-        state.lock()
-    except OSError as exc:  # a read-only directory: reading still works, writes will fail and be counted
-        log.warning("cannot lock state file %s (%s): going on without the lock", state.path, exc.strerror or exc)
-    return state
-
-
-def _reload_web(server: ExporterHTTPServer, path: str) -> None:
-    """New certificates, users and headers apply to the next connection; a bad file changes nothing."""
-    try:
-        web = load_web_security(path)
-    except ConfigError as exc:
-        log.error("web config reload rejected, keeping the running one: %s", "; ".join(exc.problems))  # noqa: TRY400
-        return
-    if (web.tls is None) != (server.tls is None):
-        log.error("web config reload rejected: TLS cannot be switched on or off while running; restart instead")
-        return
-    server.tls, server.authenticator, server.response_headers = web.tls, web.authenticator, web.response_headers
-    log.info("web config reloaded from %s", path)
-
-
-def _start_polling(app: App) -> tuple[threading.Event, threading.Thread]:
-    stop = threading.Event()
-    thread = threading.Thread(target=app.run, args=(stop,), name="poller", daemon=True)
-    thread.start()
-    return stop, thread

@@ -19,7 +19,9 @@ log = logging.getLogger(__name__)
 # ~50 protected items in Recovery Services vaults and ~25 in backup vaults (disks, blobs,
 # PostgreSQL, AKS) over three subscriptions, a backup every 10 minutes per item (so a new job
 # starts every few seconds somewhere), a week of history, some failures and warnings, one item
-# failing for days (AzureBackupTooOld), one DeleteBackupData job and two items not backed up yet.
+# failing for days (AzureBackupOverdue), one DeleteBackupData job, two items not backed up yet,
+# a SQL database whose 15-minute log backups stopped 6 hours ago (AzureBackupOverdue, backup_type Log);
+# the vault posture cases (simulator.posture) raise each posture alert once.
 DEMO_ESTATE = EstateSpec(
     subscriptions=3,
     vaults_per_subscription=2,
@@ -33,9 +35,12 @@ DEMO_ESTATE = EstateSpec(
     failing_items=1,
     deletion_jobs=1,
     never_backed_up_items=2,  # a VM and a SQL database protected a moment ago (IRPending)
+    log_backup_minutes=15.0,  # SQL log backups every 15 minutes, as their policy says...
+    broken_log_chains=1,  # ...but one database's stopped 6 hours ago (AzureBackupOverdue)
     history_seconds=8 * 86400.0,
     backup_vaults_per_subscription=1,
     backup_history_seconds=86400.0,  # their lists have no filter: every poll reads all of them
+    posture_cases=True,  # soft delete off, immutability Locked and Disabled, a Degraded vault, purges due
 )
 
 
@@ -48,7 +53,7 @@ def start_demo(estate: EstateSpec = DEMO_ESTATE, interval: str = "15s") -> tuple
     config = parse_config(
         {
             "azure": {"auth": "managed_identity", "resource_manager_url": simulator.url},
-            "collection": {"interval": interval, "lookback": "7d", "vault_tags": ["team", "env"]},
+            "collection": {"interval": interval, "lookback": "7d", "vault_tags": ["team", "env"], "coverage": True},
             "targets": [
                 {"subscription_id": "*"},
                 {"subscription_id": sub, "resource_group": rg, "vault": vault, "jobs": tracked},

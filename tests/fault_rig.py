@@ -1,8 +1,8 @@
 """The exporter wired as App wires it, but with a fast retry policy, for the fault suite.
 
-App builds its ArmClient from the config with production backoffs (seconds); the fault tests need
-the same objects with backoffs of tens of milliseconds, so they wire them here. Metrics are read
-from the Publisher's registry — what a scrape would see — and requests from the simulator's log.
+App builds its ArmClient from the config with production backoffs (seconds); the fault tests hand
+it one with backoffs of tens of milliseconds instead. Metrics are read from the Publisher's
+registry — what a scrape would see — and requests from the simulator's log.
 """
 
 from __future__ import annotations
@@ -14,14 +14,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from exporter.azure.arm import ArmClient
-from exporter.azure.backup import RecoveryServicesApi
-from exporter.azure.credential import TokenSource, build_credential
 from exporter.azure.telemetry import ApiTelemetry
 from exporter.config.schema import Config
 from exporter.exposition.publisher import Publisher
 from exporter.model import FINISHED_STATUSES, VaultRef
 from exporter.polling.job_poller import Poller
-from exporter.polling.sources import RecoveryServicesSource
+from exporter.service import App, build_arm_client
 from exporter.simulator import RecordedRequest, Simulator
 from exporter.store.job_store import Store
 from tests.support import ManualClock
@@ -35,15 +33,14 @@ class Rig:
     sim: Simulator
     config: Config
     telemetry: ApiTelemetry
-    tokens: TokenSource
     arm: ArmClient
     store: Store
     publisher: Publisher
     poller: Poller
+    app: App
 
     def close(self) -> None:
-        self.poller.close()
-        self.arm.close()
+        self.app.close()
 
     # -- what a scrape sees ---------------------------------------------------------------------
     def sample(self, name: str, labels: dict[str, str]) -> float | None:
@@ -76,32 +73,11 @@ class Rig:
 
 
 def build_rig(sim: Simulator, config: Config, clock: Callable[[], float], **arm_options: Any) -> Rig:
-    """The objects App builds for `config`, with FAST_RETRY (overridden by `arm_options`)."""
-    collection = config.collection
+    """The App for `config`, its ARM client on FAST_RETRY (overridden by `arm_options`)."""
     telemetry = ApiTelemetry()
-    tokens = TokenSource(build_credential(config.azure), config.azure.scope, telemetry,
-                         renew=lambda: build_credential(config.azure))
-    arm = ArmClient(
-        config.azure.resource_manager_url,
-        tokens,
-        telemetry,
-        timeout=collection.request_timeout,
-        max_in_flight=collection.concurrency,
-        **{**FAST_RETRY, **arm_options},
-    )
-    store = Store(collection.lookback, clock)
-    publisher = Publisher(telemetry, collection.vault_tags)
-    api = RecoveryServicesApi(arm, collection.api_version)
-    poller = Poller(
-        config,
-        api,
-        [RecoveryServicesSource(api, collection.operations)],
-        store=store,
-        telemetry=telemetry,
-        publish=publisher.publish,
-        clock=clock,
-    )
-    return Rig(sim, config, telemetry, tokens, arm, store, publisher, poller)
+    arm = build_arm_client(config, telemetry, **{**FAST_RETRY, **arm_options})
+    app = App(config, telemetry, clock=clock, arm=arm)
+    return Rig(sim, config, telemetry, arm, app.store, app.publisher, app.poller, app)
 
 
 def vault_labels(ref: VaultRef) -> dict[str, str]:

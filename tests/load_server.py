@@ -21,7 +21,7 @@ import time
 from exporter.azure.telemetry import ApiTelemetry
 from exporter.exposition.publisher import Publisher
 from exporter.model import Job, VaultInfo, VaultRef
-from exporter.store.job_store import Store
+from exporter.store.job_store import Store, VaultPoll
 from exporter.web.server import ExporterHTTPServer
 
 T0 = 1_795_000_000.0
@@ -49,7 +49,7 @@ def build_store(items: int) -> tuple[Store, list[VaultRef]]:
                             size_bytes=float(i * 1048576), error_code="400094" if status == "Failed" else None,
                             error_title="UserErrorVmNotFound" if status == "Failed" else None))
         store.apply(ref, jobs)
-        store.record_poll(ref, ok=True, duration=1.0, window_end=T0)
+        store.record(VaultPoll(ref, ok=True, duration=1.0, window_end=T0))
     return store, refs
 
 
@@ -67,7 +67,7 @@ def main() -> None:
         for n in range(MAX_PUBLISHES):
             if stop.is_set():
                 return
-            store.record_poll(refs[0], ok=True, duration=2.0 + n, window_end=T0)  # a value every scrape sees
+            store.record(VaultPoll(refs[0], ok=True, duration=2.0 + n, window_end=T0))  # a value every scrape sees
             publisher.publish(store.snapshot())
             published[0] += 1
             if n + 1 >= WARM_PUBLISHES:

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from exporter.config.schema import Config, parse_config
-from exporter.model import Job
+from exporter.model import FINISHED_STATUSES, Job, VaultRef
+from exporter.service import App
 from exporter.simulator import EstateSpec, Simulator
 
+DAY = 86400.0
 T0 = 1_795_000_000.0  # 2026-11-18, a fixed "now" for simulated estates driven by a manual clock
+
+# A Recovery Services vault for tests that build a store without a simulator.
+VAULT = VaultRef("00000000-0000-0000-0000-000000000000", "rg-backup", "vault-prod")
 
 
 class ManualClock:
@@ -58,3 +64,25 @@ def hourly_estate(subscriptions: int = 1, vaults: int = 3, *, page_size: int = 5
     any half hour brings new and finished jobs (the poller's and the fault suite's tests)."""
     return EstateSpec(subscriptions=subscriptions, vaults_per_subscription=vaults, items_per_vault=3,
                       period_seconds=3600.0, duration_range=(300, 2400), page_size=page_size)
+
+
+def finished_jobs(sim: Simulator, since: float, now: float) -> dict[str, str]:
+    """Job id -> final status of every finished job that started in [since, now], per the estate."""
+    found: dict[str, str] = {}
+    for ref in sim.estate.vault_refs():
+        for job in sim.estate.jobs(*ref, since, now):
+            status = job["properties"]["status"]
+            if status in FINISHED_STATUSES:
+                found[job["name"]] = status
+    return found
+
+
+def counted(app: App) -> Counter[str]:
+    totals: Counter[str] = Counter()
+    for _, view in app.store.snapshot().items:
+        totals.update(dict(view.counts))
+    return +totals
+
+
+def by_api(sim: Simulator) -> Counter[str]:
+    return Counter(r.api for r in sim.requests())

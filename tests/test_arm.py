@@ -12,37 +12,15 @@ from exporter.azure.arm import ArmClient, ArmError
 from exporter.azure.backup import RecoveryServicesApi
 from exporter.azure.credential import TokenSource
 from exporter.azure.telemetry import ApiTelemetry
-from exporter.model import VaultRef
 from exporter.simulator import EstateSpec, Fault, Simulator
+from tests.arm_builders import API_VERSION, SCOPE, RecordingSleep, client_for, counted, first_vault
 from tests.support import T0, ManualClock
-
-API_VERSION = "2025-08-01"
-SCOPE = "https://management.azure.com/.default"
-
-
-class RecordingSleep:
-    def __init__(self) -> None:
-        self.calls: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        self.calls.append(seconds)
-
-
-def client_for(sim: Simulator, *, timeout: float = 5.0, sleep: Callable[[float], None] | None = None,
-               telemetry: ApiTelemetry | None = None) -> ArmClient:
-    telemetry = telemetry or ApiTelemetry()
-    tokens = TokenSource(ManagedIdentityCredential(), SCOPE, telemetry)
-    return ArmClient(sim.url, tokens, telemetry, timeout=timeout, sleep=sleep or RecordingSleep(), backoff_base=0.01)
 
 
 @pytest.fixture
 def sim(start_simulator: Callable[..., Simulator], clock: ManualClock) -> Simulator:
     return start_simulator(EstateSpec(subscriptions=1, vaults_per_subscription=1, items_per_vault=4,
                                       period_seconds=3600, page_size=5), clock=clock)
-
-
-def first_vault(sim: Simulator) -> VaultRef:
-    return VaultRef(*sim.estate.vault_refs()[0])
 
 
 def test_paging_follows_next_links_with_our_api_version(sim: Simulator) -> None:
@@ -70,8 +48,8 @@ def test_429_waits_retry_after_then_succeeds(sim: Simulator) -> None:
     assert isinstance(body["value"], list)
     assert sleep.calls
     assert sleep.calls[0] == pytest.approx(7, abs=0.5)
-    assert telemetry.count("list_jobs", "429") == 1
-    assert telemetry.count("list_jobs", "200") == 1
+    assert counted(telemetry, "list_jobs", "429") == 1
+    assert counted(telemetry, "list_jobs", "200") == 1
 
 
 def test_5xx_is_retried_with_backoff_then_gives_up(sim: Simulator) -> None:
@@ -81,14 +59,14 @@ def test_5xx_is_retried_with_backoff_then_gives_up(sim: Simulator) -> None:
     path = f"{first_vault(sim).resource_id}/backupJobs"
     sim.add_fault(Fault(path="backupJobs", status=503, times=2))
     client.get(path, api="list_jobs", params={"api-version": API_VERSION})
-    assert telemetry.count("list_jobs", "503") == 2
+    assert counted(telemetry, "list_jobs", "503") == 2
     assert len(sleep.calls) == 2
     assert sleep.calls[1] > sleep.calls[0] * 0.9
     sim.add_fault(Fault(path="backupJobs", status=500, times=None))
     with pytest.raises(ArmError) as failure:
         client.get(path, api="list_jobs", params={"api-version": API_VERSION})
     assert failure.value.status == 500
-    assert telemetry.count("list_jobs", "500") == 4  # bounded: max_attempts
+    assert counted(telemetry, "list_jobs", "500") == 4  # bounded: max_attempts
 
 
 def test_403_is_not_retried(sim: Simulator) -> None:
@@ -98,7 +76,7 @@ def test_403_is_not_retried(sim: Simulator) -> None:
     with pytest.raises(ArmError) as failure:
         client.get(f"{first_vault(sim).resource_id}/backupJobs", api="list_jobs", params={"api-version": API_VERSION})
     assert failure.value.status == 403
-    assert telemetry.count("list_jobs", "403") == 1
+    assert counted(telemetry, "list_jobs", "403") == 1
 
 
 def test_timeout_is_retried(sim: Simulator) -> None:
@@ -107,8 +85,8 @@ def test_timeout_is_retried(sim: Simulator) -> None:
     client = client_for(sim, timeout=1.0, telemetry=telemetry)
     sim.add_fault(Fault(path="backupJobs", latency=3.0, times=1))
     client.get(f"{first_vault(sim).resource_id}/backupJobs", api="list_jobs", params={"api-version": API_VERSION})
-    assert telemetry.count("list_jobs", "timeout") == 1
-    assert telemetry.count("list_jobs", "200") == 1
+    assert counted(telemetry, "list_jobs", "timeout") == 1
+    assert counted(telemetry, "list_jobs", "200") == 1
 
 
 def test_malformed_json_and_reset_are_retried_and_counted(sim: Simulator) -> None:
@@ -120,7 +98,7 @@ def test_malformed_json_and_reset_are_retried_and_counted(sim: Simulator) -> Non
     assert telemetry.snapshot().parse_errors == {"response_body": 1}
     sim.add_fault(Fault(path="backupJobs", reset=True, times=1))
     client.get(path, api="list_jobs", params={"api-version": API_VERSION})
-    assert telemetry.count("list_jobs", "connection_error") == 1
+    assert counted(telemetry, "list_jobs", "connection_error") == 1
 
 
 def test_next_link_loop_stops(sim: Simulator) -> None:
@@ -151,7 +129,7 @@ def test_token_comes_from_managed_identity_endpoint_and_is_cached(sim: Simulator
     for _ in range(3):
         client.get("/subscriptions", api="list_subscriptions", params={"api-version": "2022-12-01"})
     assert len([r for r in sim.requests() if r.api == "token"]) == 1
-    assert telemetry.count("token", "ok") == 1
+    assert counted(telemetry, "token", "ok") == 1
 
 
 def test_401_refreshes_the_token_once_and_retries(sim: Simulator) -> None:
@@ -160,8 +138,8 @@ def test_401_refreshes_the_token_once_and_retries(sim: Simulator) -> None:
     client.get("/subscriptions", api="list_subscriptions", params={"api-version": "2022-12-01"})
     sim.revoke_tokens()
     client.get("/subscriptions", api="list_subscriptions", params={"api-version": "2022-12-01"})
-    assert telemetry.count("list_subscriptions", "401") == 1
-    assert telemetry.count("list_subscriptions", "200") == 2
+    assert counted(telemetry, "list_subscriptions", "401") == 1
+    assert counted(telemetry, "list_subscriptions", "200") == 2
     assert len([r for r in sim.requests() if r.api == "token"]) == 2
 
 

@@ -16,8 +16,8 @@ import pytest
 from exporter.azure.arm import ArmError
 from exporter.azure.backup import RecoveryServicesApi
 from exporter.simulator import EstateSpec, Fault, Simulator
+from tests.arm_builders import API_VERSION, client_for, first_vault
 from tests.support import T0, ManualClock
-from tests.test_arm import API_VERSION, client_for, first_vault
 
 # Lower- and upper-case escapes, an escaped unreserved character and a UTF-8 one, as a service may send.
 QUERY = "%24skiptoken=a%2fb%2Bc%3d%3D%7e&%24filter=startTime+eq+%272026-01-01+00%3a00%3a00+AM%27&x=%E2%82%ac"

@@ -48,6 +48,7 @@ def test_once_prints_the_exposition_and_exits_0(sim: Simulator, tmp_path: Path) 
     names = {family.name for family in text_string_to_metric_families(done.stdout)}
     assert {"azure_backup_job_last_status", "azure_backup_jobs", "azure_backup_exporter_target_up"} <= names
     assert "azure_backup_exporter_target_up{" in done.stdout
+    assert "cold start done: 2 vaults" in done.stderr  # progress goes to stderr, the exposition to stdout
 
 
 def test_once_exits_1_when_a_target_fails(sim: Simulator, tmp_path: Path) -> None:

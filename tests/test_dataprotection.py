@@ -20,7 +20,7 @@ from exporter.azure.telemetry import ApiTelemetry
 from exporter.config.schema import Config
 from exporter.model import BACKUP_VAULT, FINISHED_STATUSES, RECOVERY_SERVICES, VaultInfo, VaultRef
 from exporter.parsing.dpp_jobs import normalise_status
-from exporter.polling.job_poller import _one_per_label_set
+from exporter.polling.discovery import _one_per_label_set
 from exporter.polling.sources import DataProtectionSource
 from exporter.service import App
 from exporter.simulator import EstateSpec, Simulator

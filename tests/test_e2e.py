@@ -6,11 +6,18 @@ of the dashboard and of the rules returns data from a real scrape (or is empty f
 reason, with each of its series selectors still matching); and the alerts a failed backup, a stale
 item and a DeleteBackupData job raise reach the receiver with the labels a route would match on,
 while the healthy items raise none. `promtool check rules` and `promtool test rules` of the shipped
-files run in test_assets.py; here Prometheus itself loads them.
+files run in test_alert_rules.py; here Prometheus itself loads them.
 
-The estate is designed so that exactly three things are wrong, all in the first vault: item 0
-fails every backup of the last 3 days (AzureBackupJobFailed and AzureBackupTooOld), the last item
-got a DeleteBackupData job (AzureBackupUnexpectedDeletion). Failure and warning ratios are 0.
+The estate is designed so that exactly four things are wrong, all in the first vault: item 0
+fails every backup of the last 3 days (AzureBackupJobFailed, and AzureBackupOverdue: its daily
+policy allows 37h), the last item got a DeleteBackupData job (AzureBackupUnexpectedDeletion), and
+item 4, a SQL database whose policy backs its log up every 15 minutes, shipped no log for 6 hours
+while its full backups go on (AzureBackupOverdue{backup_type="Log"}). Failure and warning ratios are 0.
+`EstateSpec.posture_cases` adds one case per vault posture alert: soft delete off in the first
+vault (AzureBackupSoftDeleteDisabled), and in the second immutability off
+(AzureBackupImmutabilityDisabled), Resource Health Degraded (AzureBackupVaultUnavailable) and a
+soft-deleted VM two days from its purge (AzureBackupItemPurgeUpcoming); with `coverage` on, two
+VMs no vault protects (AzureBackupResourceUnprotected).
 """
 
 from __future__ import annotations
@@ -28,7 +35,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.simulator import EstateSpec
 from exporter.simulator.catalog import VM_ERRORS
+from exporter.simulator.policies import item_policy
+from exporter.simulator.posture import UNPROTECTED_GROUP, UNPROTECTED_VMS
 from exporter.simulator.resources import ProtectedItem
+from exporter.simulator.schedule import JobKind
 from tests.binaries import dashboard_expressions, dashboard_variable_selectors, require_binary, rule_expressions
 from tests.e2e_processes import wait_for
 from tests.e2e_stack import HTTP_TIMEOUT, ROOT, Stack, labels_of, series_selectors, start_stack
@@ -58,9 +68,13 @@ ESTATE = EstateSpec(
     deletion_jobs=1,
     never_backed_up_items=1,
     history_seconds=3.25 * 86400,
+    posture_cases=True,  # one case per vault posture alert, in the two vaults (simulator.posture)
+    log_backup_minutes=15.0,  # item 4 of the first vault: SQL logs every 15 minutes...
+    broken_log_chains=1,  # ...stopped 6 hours ago
 )
 FOR_DURATION = "2s"
 NEVER_BACKED_UP = "vm-new-001"  # EstateSpec.never_backed_up_items: a protected VM with no job at all
+PURGING = "vm-purge-001"  # EstateSpec.posture_cases: a soft-deleted VM two days from its purge
 POLL_SECONDS = 2.0  # the exporter's collection.interval: Prometheus sees each job within seconds
 STARTUP_SECONDS = 45.0  # from the start of the stack: every process up, the first data in Prometheus
 DATA_SECONDS = 90.0  # from the start of the stack: every expression has data, the alerts arrived
@@ -75,6 +89,7 @@ DASHBOARD_ALLOWED_EMPTY = {
 RULE_ALLOWED_EMPTY = {
     "AzureBackupJobCompletedWithWarnings": "warning_ratio is 0",
     "AzureBackupRestoreFailed": "restores fail only at failure_ratio, which is 0",
+    "AzureBackupTooOld{schedule=daily}": "every item with jobs has a readable policy: AzureBackupOverdue judges it",
     "AzureBackupTooOld{schedule=weekly}": "no vault is tagged backup_schedule=weekly",
     "AzureBackupTooOld{schedule=any}": "every item has a successful backup on record",
     "AzureBackupExporterTargetDown": "every poll succeeds",
@@ -91,6 +106,7 @@ RULE_ALLOWED_EMPTY = {
     "AzureBackupExporterTargetDown{cause=discovery}": "every subscription and vault listing succeeds",
     "AzureBackupExporterDegraded{cause=config_reload}": "no reload was asked for",
     "AzureBackupExporterDegraded{cause=state_write}": "no state file is configured: no write fails",
+    "AzureBackupStorageGrowth": "Prometheus holds minutes of data, not the 7 days the rule compares",
 }
 ABSENT_SERIES = {
     'azure_backup_exporter_api_requests_total{code="429"}': "no request was throttled",
@@ -122,6 +138,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         lookback="4d",  # past the failing item's last success, 3 days ago
         for_duration=FOR_DURATION,
         startup_seconds=STARTUP_SECONDS,
+        coverage=True,  # the posture cases' two unprotected VMs (AzureBackupResourceUnprotected)
     ) as stack:
         yield stack
 
@@ -136,7 +153,10 @@ def test_exporter_exposition_passes_promtool_check_metrics(stack: Stack) -> None
         [require_binary("promtool"), "check", "metrics"],
         input=exposition, capture_output=True, text=True, timeout=30, check=False,
     )
-    assert (result.returncode, result.stdout + result.stderr) == (0, ""), "promtool check metrics found problems"
+    # The one name promtool's unit lint flags: days, as Azure counts them and as the contract (issue 12) names it.
+    allowed = 'azure_backup_vault_soft_delete_retention_days use base unit "seconds" instead of "days"'
+    problems = [line for line in (result.stdout + result.stderr).splitlines() if line.strip() and line != allowed]
+    assert problems == [], "promtool check metrics found problems"
 
 
 def test_prometheus_scrapes_the_exporter_under_the_shipped_job_name(stack: Stack) -> None:
@@ -259,8 +279,9 @@ def designed_alerts(stack: Stack) -> dict[tuple[str, str], dict[str, str]]:
     """(alertname, item) → the exact labels each alert of the designed estate must carry."""
     estate = stack.sim.estate
     items = estate.items(estate.vaults[0])
-    failing, deleted = items[0], items[-1]
+    failing, deleted, database = items[0], items[-1], items[4]
     assert failing.always_fails_from is not None
+    assert database.series_of(JobKind.LOG_BACKUP) is not None
     assert deleted.deleted_at is not None
     scrape = {"job": "azure-backup", "instance": stack.exporter_url.removeprefix("http://")}
     return {
@@ -268,10 +289,15 @@ def designed_alerts(stack: Stack) -> dict[tuple[str, str], dict[str, str]]:
             **item_labels(0, failing, stack), **scrape, "alertname": "AzureBackupJobFailed",
             "severity": "critical", "operation": failing.backup_operation, "status": "Failed",
         },
-        # max by (item labels) drops job and instance.
-        ("AzureBackupTooOld", failing.name): {
-            **item_labels(0, failing, stack), "alertname": "AzureBackupTooOld",
-            "severity": "critical", "schedule": "daily",
+        # The recording rules' max by (item labels) drop job and instance; the policy comes along.
+        ("AzureBackupOverdue", failing.name): {
+            **item_labels(0, failing, stack), "alertname": "AzureBackupOverdue",
+            "severity": "critical", "backup_type": "Backup", "policy": item_policy(estate, failing),
+        },
+        # A broken log chain alerts although the database's full backups succeed every minute.
+        ("AzureBackupOverdue", database.name): {
+            **item_labels(0, database, stack), "alertname": "AzureBackupOverdue",
+            "severity": "critical", "backup_type": "Log", "policy": item_policy(estate, database),
         },
         ("AzureBackupUnexpectedDeletion", deleted.name): {
             **item_labels(0, deleted, stack), **scrape, "alertname": "AzureBackupUnexpectedDeletion",
@@ -288,12 +314,44 @@ def designed_alerts(stack: Stack) -> dict[tuple[str, str], dict[str, str]]:
             "severity": "critical", "schedule": "any", "source": "inventory", "protection_state": "IRPending",
             "backup_management_type": "AzureIaasVM",
         },
+        **posture_alerts(stack, scrape),
+    }
+
+
+def posture_alerts(stack: Stack, scrape: dict[str, str]) -> dict[tuple[str, str], dict[str, str]]:
+    """The vault posture cases (simulator.posture): vault 0's soft delete, vault 1's other three."""
+    weak, open_ = ({"subscription_id": s, "resource_group": rg, "vault": v, **scrape}
+                   for s, rg, v in stack.sim.estate.vault_refs()[:2])
+    return {
+        ("AzureBackupSoftDeleteDisabled", ""): {
+            **weak, "alertname": "AzureBackupSoftDeleteDisabled", "severity": "warning", "state": "Disabled",
+        },
+        ("AzureBackupImmutabilityDisabled", ""): {
+            **open_, "alertname": "AzureBackupImmutabilityDisabled", "severity": "info", "state": "Disabled",
+        },
+        ("AzureBackupVaultUnavailable", ""): {
+            **open_, "alertname": "AzureBackupVaultUnavailable", "severity": "warning", "state": "Degraded",
+            "reason": "Unplanned",
+        },
+        ("AzureBackupItemPurgeUpcoming", PURGING): {
+            **open_, "alertname": "AzureBackupItemPurgeUpcoming", "severity": "warning",
+            "backup_management_type": "AzureIaasVM", "item": PURGING,
+        },
+        **{
+            ("AzureBackupResourceUnprotected", vm): {
+                **scrape, "alertname": "AzureBackupResourceUnprotected", "severity": "warning",
+                "subscription_id": stack.sim.estate.subscriptions[0].subscription_id,
+                "resource_group": UNPROTECTED_GROUP, "resource_type": "microsoft.compute/virtualmachines",
+                "resource": vm,
+            }
+            for vm in UNPROTECTED_VMS
+        },
     }
 
 
 def identity(alert: dict[str, Any]) -> tuple[str, str]:
     labels = labels_of(alert)
-    return labels["alertname"], labels.get("item", "")
+    return labels["alertname"], labels.get("item", labels.get("resource", ""))
 
 
 def delivered(stack: Stack) -> dict[tuple[str, str], dict[str, Any]]:

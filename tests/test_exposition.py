@@ -23,7 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from exporter.exposition.job_families import BackupCollector, Published
 from exporter.exposition.publisher import Publisher
 from exporter.exposition.text import render_text
-from tests.test_metrics import GOLDEN, registry_for, small_estate
+from tests.golden_estate import GOLDEN, registry_for, small_estate
 
 
 class Fixed:

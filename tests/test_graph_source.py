@@ -13,6 +13,7 @@ import pytest
 from exporter.azure.arm import ArmError
 from exporter.model import VaultRef
 from exporter.polling.graph_source import BATCH_SLACK, MAX_BATCH_AGE, ResourceGraphSource
+from exporter.polling.sources import Window
 
 SUB = "00000000-0000-0000-0000-00000000000a"
 A, B = VaultRef(SUB, "rg", "vault-a"), VaultRef(SUB, "rg", "vault-b")
@@ -91,12 +92,13 @@ def test_a_batch_older_than_half_the_interval_is_queried_again() -> None:
     assert len(graph.queries) == 2
 
 
-def test_the_next_batch_reaches_back_to_jobs_seen_running() -> None:
+def test_the_batch_reaches_back_to_the_earliest_window_the_poller_prepared() -> None:
     graph = FakeGraph([row(A, "a1", 2000, status="InProgress"), row(B, "b1", 4000)])
     source = source_for(graph)
     source.list_jobs(A, 1000, 5000, Counter())
     source.list_jobs(B, 1000, 5000, Counter())
-    # Next poll: B asks first, for its window only; A will ask back to its running job.
+    # Next poll: A's window reaches back to its running job; B asks first, for its window only.
+    source.prepare({A: Window(1999, 6000), B: Window(4400, 6000)})
     source.list_jobs(B, 4400, 6000, Counter())
     assert names(source.list_jobs(A, 1999, 6000, Counter())) == ["a1"]
     assert len(graph.queries) == 2
@@ -137,8 +139,18 @@ def test_a_vault_new_to_a_warm_poll_does_not_drag_every_vault_back_to_its_lookba
     source.list_jobs(A, 1000, 5000, Counter())
     source.list_jobs(B, 1000, 5000, Counter())
     # Next poll: vault-c was just discovered and asks first, for the whole lookback.
+    source.prepare({A: Window(4400, 6000), B: Window(4400, 6000), c: Window(0, 6000, first=True)})
     assert names(source.list_jobs(c, 0, 6000, Counter())) == ["c0"]
     assert names(source.list_jobs(A, 4400, 6000, Counter())) == ["a1"]
     source.list_jobs(B, 4400, 6000, Counter())
     assert [since for since, _ in graph.queries] == [1000 - BATCH_SLACK, 4400 - BATCH_SLACK, 0]
     assert graph.queries[2][1] == {c.resource_id.lower()}
+
+
+def test_a_cold_start_batch_covers_every_first_window() -> None:
+    graph = FakeGraph([row(A, "a1", 2000), row(B, "b0", 100)])
+    source = source_for(graph)
+    source.prepare({A: Window(500, 5000, first=True), B: Window(0, 5000, first=True)})
+    assert names(source.list_jobs(A, 500, 5000, Counter())) == ["a1"]
+    assert names(source.list_jobs(B, 0, 5000, Counter())) == ["b0"]
+    assert [since for since, _ in graph.queries] == [0 - BATCH_SLACK]

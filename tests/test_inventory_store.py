@@ -77,12 +77,14 @@ def test_state_sets_keep_known_values_and_pass_unknown_ones_verbatim() -> None:
 def test_a_vault_never_listed_shows_down_without_counts_or_a_last_success() -> None:
     store = InventoryStore(lambda: T0)
     store.set_vaults([VAULT])
-    up = registry(store.snapshot()).get_sample_value("azure_backup_exporter_inventory_up", VAULT_LABELS)
+    up = registry(store.snapshot()).get_sample_value(
+        "azure_backup_exporter_inventory_up", {**VAULT_LABELS, "source": "protected_items"})
     assert up is None  # not listed yet
     store.record(VAULT, None)
     reg = registry(store.snapshot())
     vault_labels = VAULT_LABELS
-    assert reg.get_sample_value("azure_backup_exporter_inventory_up", vault_labels) == 0
+    source = {**vault_labels, "source": "protected_items"}
+    assert reg.get_sample_value("azure_backup_exporter_inventory_up", source) == 0
     assert reg.get_sample_value("azure_backup_exporter_inventory_last_success_timestamp_seconds", vault_labels) is None
     counts = {**vault_labels, "protection_state": "Protected"}
     assert reg.get_sample_value("azure_backup_protected_items", counts) is None

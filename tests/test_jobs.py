@@ -6,7 +6,8 @@ from collections import Counter
 import pytest
 
 from exporter.model import Job, TaskState
-from exporter.parsing.jobs import MAX_LABEL_CHARS, job_size_bytes, parse_job
+from exporter.parsing.common import MAX_LABEL_CHARS
+from exporter.parsing.jobs import job_size_bytes, parse_job
 
 MB = 1024**2
 

@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exporter.model import Job, TaskState
+from exporter.parsing.common import MAX_LABEL_CHARS
 from exporter.parsing.dpp_jobs import management_type, normalise_status, parse_dpp_job
-from exporter.parsing.jobs import MAX_LABEL_CHARS
 
 FIXTURES = Path(__file__).parent / "fixtures" / "azure"
 PG = "AzureDatabaseForPostgreSQL"

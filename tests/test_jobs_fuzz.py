@@ -7,7 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from exporter.model import Job
-from exporter.parsing.jobs import MAX_LABEL_CHARS, parse_job
+from exporter.parsing.common import MAX_LABEL_CHARS
+from exporter.parsing.jobs import parse_job
 
 # parse_errors_total{field} must keep a small, fixed set of label values.
 ERROR_FIELDS = {

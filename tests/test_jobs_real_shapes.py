@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
+from exporter.parsing.common import MAX_LABEL_CHARS
 from exporter.parsing.dpp_jobs import parse_dpp_job
-from exporter.parsing.jobs import MAX_LABEL_CHARS, parse_job
+from exporter.parsing.jobs import parse_job
 from exporter.parsing.values import parse_time
 
 FIXTURES = Path(__file__).parent / "fixtures" / "azure"

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exporter.parsing.jobs import parse_duration, parse_size, parse_time
+from exporter.parsing.values import parse_azure_duration, parse_size, parse_time
 
 MB = 1024**2
 
@@ -103,12 +103,12 @@ def test_parse_time_garbage_raises_value_error(garbage):
     ],
 )
 def test_parse_duration_reads_iso_8601_and_timespan(text, seconds):
-    assert parse_duration(text) == seconds
+    assert parse_azure_duration(text) == seconds
 
 
 @pytest.mark.parametrize("absent", [None, "", " \t"])
 def test_parse_duration_absent_is_none(absent):
-    assert parse_duration(absent) is None
+    assert parse_azure_duration(absent) is None
 
 
 @pytest.mark.parametrize(
@@ -146,7 +146,7 @@ def test_parse_duration_absent_is_none(absent):
 )
 def test_parse_duration_garbage_raises_value_error(garbage):
     with pytest.raises(ValueError):  # noqa: PT011 -- ValueError is the whole contract
-        parse_duration(garbage)
+        parse_azure_duration(garbage)
 
 
 @pytest.mark.parametrize(
@@ -232,13 +232,13 @@ def test_durations_round_trip_through_timespan_and_iso(days, hours, minutes, sec
     clock = f"{hours:02}:{minutes:02}:{seconds:02}{dot}"
     timespan = f"{days}.{clock}" if days else clock
     iso = f"P{days}DT{hours}H{minutes}M{seconds}{dot}S"
-    assert parse_duration(timespan) == expected
-    assert parse_duration(iso) == expected
+    assert parse_azure_duration(timespan) == expected
+    assert parse_azure_duration(iso) == expected
 
 
 @given(total=st.integers(0, 10**12))
 def test_iso_seconds_only_duration_is_exact(total):
-    assert parse_duration(f"PT{total}S") == float(total)
+    assert parse_azure_duration(f"PT{total}S") == float(total)
 
 
 @given(number=st.integers(0, 10**9), unit=st.sampled_from(sorted(_UNITS)), lower=st.booleans())
@@ -276,7 +276,7 @@ def test_times_round_trip_with_seven_digits_and_offsets(moment, seventh_digit, o
 
 @given(st.one_of(st.text(max_size=40), st.integers(), st.floats(), st.booleans(), st.none()))
 def test_value_parsers_raise_only_value_error(value):
-    for parser in (parse_time, parse_duration, parse_size):
+    for parser in (parse_time, parse_azure_duration, parse_size):
         try:
             result = parser(value)
         except ValueError:

@@ -246,8 +246,8 @@ def test_the_probes_ask_the_exporters_health_and_readiness_endpoints() -> None:
     assert container["livenessProbe"]["httpGet"] == {"path": "/-/healthy", "port": "metrics"}
     assert container["readinessProbe"]["httpGet"] == {"path": "/-/ready", "port": "metrics"}
     assert container["startupProbe"]["httpGet"] == {"path": "/-/healthy", "port": "metrics"}
-    # The exporter serves these paths (exporter/server.py).
-    server = (ROOT / "exporter" / "server.py").read_text(encoding="utf-8")
+    # The exporter serves these paths (exporter/web/server.py).
+    server = (ROOT / "exporter" / "web" / "server.py").read_text(encoding="utf-8")
     assert '"/-/healthy"' in server
     assert '"/-/ready"' in server
 

@@ -19,7 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pytest
+
 from exporter.web.connections import MAX_CONNECTIONS
+
+pytestmark = pytest.mark.slow  # minutes of real processes: the lowest-bounds CI step leaves it out
 
 CLIENTS = 200
 REQUESTS_PER_CLIENT = 10

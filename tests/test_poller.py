@@ -17,35 +17,13 @@ from exporter.model import FINISHED_STATUSES, VaultRef
 from exporter.polling.job_poller import CATCH_UP_DETAILS_LIMIT, STRAGGLER_AFTER_SECONDS
 from exporter.service import App
 from exporter.simulator import EstateSpec, Fault, Simulator
-from tests.support import ManualClock, hourly_estate, sim_config
+from tests.support import ManualClock, by_api, counted, finished_jobs, hourly_estate, sim_config
 
 HOUR = 3600.0
 
 
 def app_for(config: Config, clock: ManualClock) -> App:
     return App(config, ApiTelemetry(), clock=clock)
-
-
-def finished_jobs(sim: Simulator, since: float, now: float) -> dict[str, str]:
-    """Job id -> final status of every finished job that started in [since, now], per the estate."""
-    found: dict[str, str] = {}
-    for ref in sim.estate.vault_refs():
-        for job in sim.estate.jobs(*ref, since, now):
-            status = job["properties"]["status"]
-            if status in FINISHED_STATUSES:
-                found[job["name"]] = status
-    return found
-
-
-def counted(app: App) -> Counter[str]:
-    totals: Counter[str] = Counter()
-    for _, view in app.store.snapshot().items:
-        totals.update(dict(view.counts))
-    return +totals
-
-
-def by_api(sim: Simulator) -> Counter[str]:
-    return Counter(r.api for r in sim.requests())
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from exporter.exposition.text import render_text
 from exporter.model import Job, VaultInfo, VaultRef
 from exporter.parsing.protected_items import ProtectedItem
 from exporter.store.inventory_store import InventoryStore
-from exporter.store.job_store import Store
+from exporter.store.job_store import Store, VaultPoll
 from exporter.web.server import ExporterHTTPServer
 
 T0 = 1_763_700_000.0
@@ -60,8 +60,8 @@ class Estate:
             jobs.append(Job(f"j{self.serial}", f"item-{(seed * 7 + n) % 5}", "AzureIaasVM", "Backup", status,
                             start_time=self.clock - 600, end_time=self.clock - 10, duration_seconds=590.0 + n,
                             size_bytes=float(seed * 1024), error_code="E1" if status == "Failed" else None))
-        self.store.apply(ref, jobs)
-        self.store.record_poll(ref, ok=seed % 5 != 0, duration=seed / 100, window_end=self.clock)
+        self.store.record(VaultPoll(ref, ok=seed % 5 != 0, duration=seed / 100, window_end=self.clock,
+                                    jobs=tuple(jobs)))
         self.telemetry.record("list_jobs", "200", 0.1)
         self.publisher.publish(self.store.snapshot())
 
@@ -156,7 +156,7 @@ def test_a_poll_without_new_jobs_re_renders_only_the_vault_lines() -> None:
     for which in range(len(REFS)):
         estate.poll(which, 3)
     before = estate.publisher.current
-    estate.store.record_poll(estate.vaults[1], ok=True, duration=9.5, window_end=estate.clock)  # no job
+    estate.store.record(VaultPoll(estate.vaults[1], ok=True, duration=9.5, window_end=estate.clock))  # no job
     after = estate.publisher.publish(estate.store.snapshot())
     kept = {id(part) for part in before.parts}
     new = [part for part in after.parts if id(part) not in kept]
@@ -187,7 +187,7 @@ def test_plain_text_streams_whole_from_many_parts_over_http() -> None:
     # Parts of varied sizes, more than one sendmsg takes and more than a socket buffer holds.
     parts = tuple(bytes([65 + n % 26]) * (1 + (n * 7919) % 40000) for n in range(1500))
     plain = b"".join(parts)
-    exposition = Exposition(gzip.compress(plain), len(plain), True, (), 0.0, parts)
+    exposition = Exposition(gzip.compress(plain), len(plain), True, (), 0.0, parts=parts)
     server = ExporterHTTPServer(("127.0.0.1", 0), lambda: exposition)
     server.serve_in_thread()
     try:

@@ -16,9 +16,8 @@ from exporter.config.schema import ConfigError, parse_config
 from exporter.model import VaultRef
 from exporter.service import App
 from exporter.simulator import EstateSpec, Fault, Simulator
-from tests.support import ManualClock, sim_config
-from tests.test_arm import RecordingSleep, client_for
-from tests.test_poller import by_api, counted, finished_jobs
+from tests.arm_builders import RecordingSleep, client_for
+from tests.support import ManualClock, by_api, counted, finished_jobs, sim_config
 
 HOUR = 3600.0
 DAY = 86400.0

@@ -13,9 +13,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from exporter.model import FINISHED_STATUSES
 from exporter.simulator import EstateSpec, Fault, RecordedRequest, Simulator
 from tests.exporter_process import ExporterProcess, SeriesKey, samples, write_config
+
+pytestmark = pytest.mark.slow  # minutes of real processes: the lowest-bounds CI step leaves it out
 
 log = logging.getLogger(__name__)
 

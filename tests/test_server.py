@@ -11,8 +11,9 @@ import pytest
 from exporter.azure.telemetry import ApiTelemetry
 from exporter.exposition.publisher import Exposition, Publisher
 from exporter.model import VaultInfo, VaultRef
-from exporter.store.job_store import Store
+from exporter.store.job_store import Store, VaultPoll
 from exporter.web.server import ExporterHTTPServer, ListenAddressError, parse_listen_address
+from exporter.web.status_page import DOCS_URL
 
 VAULT = VaultRef("00000000-0000-0000-0000-000000000000", "rg", "<vault&\"x'>")
 
@@ -42,7 +43,7 @@ def publish_one_vault(publisher: Publisher, *, polled: bool) -> Exposition:
     store = Store(lookback=86400, clock=lambda: 1_763_700_000.0)
     store.set_vaults([VaultInfo(VAULT)], {})
     if polled:
-        store.record_poll(VAULT, ok=False, duration=0.1, window_end=None)
+        store.record(VaultPoll(VAULT, ok=False, duration=0.1))
     return publisher.publish(store.snapshot())
 
 
@@ -72,7 +73,7 @@ def test_landing_page_escapes_what_it_shows(server: ExporterHTTPServer, publishe
     page = get(server, "/").read().decode()
     assert "&lt;vault&amp;&quot;x&#x27;&gt;" in page
     assert "<vault&" not in page
-    assert "down" in page
+    assert "failing" in page
     assert "href='/metrics'" in page
 
 
@@ -139,9 +140,10 @@ def test_landing_page_escapes_every_value_it_shows(publisher: Publisher) -> None
 
     parsed = Tags()
     parsed.feed(page)
-    assert parsed.tags == {"html", "head", "meta", "title", "body", "h1", "p", "a", "h2", "table", "tr", "th", "td"}
-    assert parsed.attributes == {"charset", "href"}
-    assert parsed.hrefs == {path, "/-/healthy", "/-/ready"}
+    assert parsed.tags == {"html", "head", "meta", "title", "style", "body", "h1", "p", "a", "h2", "table", "tr",
+                           "th", "td", "strong"}
+    assert parsed.attributes == {"lang", "charset", "name", "content", "href", "class"}
+    assert parsed.hrefs == {path, "/-/healthy", "/-/ready", DOCS_URL}
     shown = "".join(parsed.text)
-    for value in (*hostile.labels, "pending"):
+    for value in (*hostile.labels, "never polled"):
         assert value in shown  # shown as text, exactly

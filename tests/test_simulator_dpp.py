@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from exporter.parsing.values import parse_duration
+from exporter.parsing.values import parse_azure_duration
 from exporter.simulator import EstateSpec, Simulator
 from exporter.simulator.schedule import parse_job_id
 
@@ -92,7 +92,7 @@ def test_job_by_id_is_the_listed_job_plus_extended_info(sim, session):
         got, was = body["properties"].pop("duration"), listed[name]["properties"].pop("duration")
         assert got.startswith("PT")
         assert ":" in was
-        assert parse_duration(got) == parse_duration(was)
+        assert parse_azure_duration(got) == parse_azure_duration(was)
         assert body == listed[name]
         assert extended["subTasks"][0]["taskStatus"] in ("Completed", "Failed")
         if status == "Failed":

@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from exporter.exposition.lifecycle_families import LifecycleCollector
 from exporter.model import TaskState, VaultInfo, VaultRef
-from exporter.store.job_store import DURATION_BUCKETS, SEEN_ID_GRACE_SECONDS, Store
+from exporter.store.job_store import DURATION_BUCKETS, SEEN_ID_GRACE_SECONDS, Store, VaultPoll
 from exporter.store.lifecycle import Lifecycle
 from exporter.store.state_codec import FORMAT, JOB_FIELDS, VERSION, decode, encode
 from exporter.store.state_file import StateFile, StateFileBusy
@@ -41,13 +41,11 @@ def rich_store(clock: ManualClock) -> Store:
     ])
     store.apply(OTHER, [job("e", "CompletedWithWarnings", item="share-01", backup_management_type="AzureStorage",
                             duration_seconds=None)])
-    store.set_tracked(VAULT, job("tracked-1", "InProgress", progress_ratio=0.42, has_details=True,
-                                 tasks=(TaskState("Take Snapshot", "Completed"), TaskState("Transfer", "InProgress"))))
-    store.record_poll(VAULT, ok=True, duration=1.5, window_end=T0)
-    store.record_poll(OTHER, ok=False, duration=0.5, window_end=None)
-    vault = store.vault(VAULT)
-    vault.pending_details = {"f": (job("f", "Cancelled"), 2)}
-    vault.backfill = ["a", "b"]
+    tracked = job("tracked-1", "InProgress", progress_ratio=0.42, has_details=True,
+                  tasks=(TaskState("Take Snapshot", "Completed"), TaskState("Transfer", "InProgress")))
+    store.record(VaultPoll(VAULT, ok=True, duration=1.5, window_end=T0, tracked=(tracked,),
+                           pending={"f": (job("f", "Cancelled"), 2)}, backfill=("a", "b")))
+    store.record(VaultPoll(OTHER, ok=False, duration=0.5))
     return store
 
 
@@ -76,7 +74,7 @@ def test_round_trip_keeps_counters_latest_histograms_and_cursors(tmp_path: Path,
 
 def test_a_restored_store_is_not_ready_until_its_vaults_are_polled_again(tmp_path: Path, clock: ManualClock) -> None:
     store = rich_store(clock)
-    store.record_poll(OTHER, ok=True, duration=0.1, window_end=T0)
+    store.record(VaultPoll(OTHER, ok=True, duration=0.1, window_end=T0))
     assert store.ready
     path = tmp_path / "state.json"
     StateFile(path, clock=clock).save(store)
@@ -84,8 +82,8 @@ def test_a_restored_store_is_not_ready_until_its_vaults_are_polled_again(tmp_pat
     StateFile(path, clock=clock).load(restored)
     assert not restored.ready
     assert not any(view.polled for view in restored.snapshot().vaults)
-    restored.record_poll(VAULT, ok=True, duration=0.1, window_end=T0 + 60)
-    restored.record_poll(OTHER, ok=True, duration=0.1, window_end=T0 + 60)
+    restored.record(VaultPoll(VAULT, ok=True, duration=0.1, window_end=T0 + 60))
+    restored.record(VaultPoll(OTHER, ok=True, duration=0.1, window_end=T0 + 60))
     assert restored.ready
 
 
@@ -123,7 +121,7 @@ def test_save_writes_only_after_a_change_and_replaces_the_file_whole(tmp_path: P
     assert state.save(store)
     assert not state.save(store)  # nothing happened since
     assert state.save(store, force=True)  # the shutdown flush
-    store.record_poll(VAULT, ok=True, duration=0.1, window_end=T0 + 60)
+    store.record(VaultPoll(VAULT, ok=True, duration=0.1, window_end=T0 + 60))
     assert state.save(store)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["state.json"]  # no temp file left behind
     assert json.loads(path.read_bytes())["vaults"][0]["watermark"] == T0 + 60

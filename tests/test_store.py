@@ -5,24 +5,14 @@ from __future__ import annotations
 import pytest
 
 from exporter.model import VaultInfo, VaultRef
-from exporter.store.job_store import DURATION_BUCKETS, SEEN_ID_GRACE_SECONDS, Store
-from tests.support import T0, job
+from exporter.store.job_store import DURATION_BUCKETS, SEEN_ID_GRACE_SECONDS, Store, VaultPoll
+from tests.support import DAY, T0, VAULT, ManualClock, job
 
-VAULT = VaultRef("00000000-0000-0000-0000-000000000000", "rg-backup", "vault-prod")
 OTHER = VaultRef("11111111-1111-1111-1111-111111111111", "rg-other", "vault-dev")
-DAY = 86400.0
 
 
-class Clock:
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def make_store(clock: Clock | None = None) -> Store:
-    store = Store(lookback=7 * DAY, clock=clock or Clock())
+def make_store(clock: ManualClock | None = None) -> Store:
+    store = Store(lookback=7 * DAY, clock=clock or ManualClock())
     store.set_vaults([VaultInfo(VAULT, "westeurope"), VaultInfo(OTHER)], {})
     return store
 
@@ -104,12 +94,12 @@ def test_histogram_buckets_each_counted_job_once() -> None:
 
 
 def test_failed_poll_keeps_series_and_sets_down() -> None:
-    clock = Clock()
+    clock = ManualClock()
     store = make_store(clock)
     store.apply(VAULT, [job("a")])
-    store.record_poll(VAULT, ok=True, duration=1.0, window_end=T0)
+    store.record(VaultPoll(VAULT, ok=True, duration=1.0, window_end=T0))
     clock.now += 300
-    store.record_poll(VAULT, ok=False, duration=2.0, window_end=None)
+    store.record(VaultPoll(VAULT, ok=False, duration=2.0))
     snap = store.snapshot()
     assert len(snap.items) == 1
     vault = next(v for v in snap.vaults if v.info.ref == VAULT)
@@ -118,11 +108,11 @@ def test_failed_poll_keeps_series_and_sets_down() -> None:
 
 
 def test_counted_ids_are_pruned_after_the_lookback() -> None:
-    clock = Clock()
+    clock = ManualClock()
     store = make_store(clock)
     store.apply(VAULT, [job("old", start=T0 - 6 * DAY), job("new", start=T0 - DAY)])
     clock.now = T0 + DAY + SEEN_ID_GRACE_SECONDS + 1
-    store.record_poll(VAULT, ok=True, duration=0.1, window_end=clock.now)
+    store.record(VaultPoll(VAULT, ok=True, duration=0.1, window_end=clock.now))
     assert set(store.vault(VAULT).counted) == {"new"}
     assert dict(only_item(store).counts) == {"Completed": 2}  # counters are kept
 
@@ -139,14 +129,14 @@ def test_vault_removed_by_discovery_takes_its_series() -> None:
 
 def test_ready_once_every_vault_was_polled() -> None:
     store = make_store()
-    store.record_poll(VAULT, ok=True, duration=0.1, window_end=T0)
+    store.record(VaultPoll(VAULT, ok=True, duration=0.1, window_end=T0))
     assert not store.snapshot().ready
-    store.record_poll(OTHER, ok=False, duration=0.1, window_end=None)
+    store.record(VaultPoll(OTHER, ok=False, duration=0.1))
     assert store.snapshot().ready
 
 
 def test_no_vault_is_ready_only_after_a_complete_listing() -> None:
-    store = Store(lookback=7 * DAY, clock=Clock())
+    store = Store(lookback=7 * DAY, clock=ManualClock())
     assert not store.snapshot().ready  # nothing listed yet
     store.set_vaults([], {}, complete=False)
     assert not store.snapshot().ready  # a listing failed: vaults may be missing, not absent
@@ -156,8 +146,8 @@ def test_no_vault_is_ready_only_after_a_complete_listing() -> None:
 
 def test_ready_stays_once_the_start_is_over() -> None:
     store = make_store()
-    store.record_poll(VAULT, ok=True, duration=0.1, window_end=T0)
-    store.record_poll(OTHER, ok=True, duration=0.1, window_end=T0)
+    store.record(VaultPoll(VAULT, ok=True, duration=0.1, window_end=T0))
+    store.record(VaultPoll(OTHER, ok=True, duration=0.1, window_end=T0))
     assert store.snapshot().ready
     # Discovery (or a reload) adds a vault: it is polled soon, and the replica keeps serving.
     third = VaultRef("22222222-2222-2222-2222-222222222222", "rg-new", "vault-new")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from exporter.model import VaultInfo
 from exporter.store.job_store import Store
-from tests.test_store import DAY, VAULT, Clock, job
+from tests.support import DAY, VAULT, ManualClock, job
 
 
 def test_relisted_finished_job_keeps_its_details() -> None:
-    store = Store(lookback=7 * DAY, clock=Clock())
+    store = Store(lookback=7 * DAY, clock=ManualClock())
     store.set_vaults([VaultInfo(VAULT)], {})
     listed = job("a", status="Failed")
     detailed = listed._replace(error_code="400094", error_title="UserErrorVmNotFound", size_bytes=5.0, has_details=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exporter.parsing.values import parse_duration
+from exporter.parsing.values import parse_azure_duration
 
 digits = st.integers(0, 10**12).map(str) | st.text("0123456789", min_size=1, max_size=25)
 fraction = st.none() | st.text("0123456789", min_size=1, max_size=12)
@@ -13,7 +13,7 @@ fraction = st.none() | st.text("0123456789", min_size=1, max_size=12)
 
 def general(text: str) -> float | None:
     # A leading space misses both fast patterns; the general path strips it.
-    return parse_duration(" " + text)
+    return parse_azure_duration(" " + text)
 
 
 @given(st.none() | digits, st.none() | digits, st.none() | digits, fraction)
@@ -27,7 +27,7 @@ def test_iso_shape_reads_as_the_general_parser_does(hours: str | None, minutes: 
     except ValueError:
         expected = ValueError
     try:
-        got: float | type[ValueError] | None = parse_duration(text)
+        got: float | type[ValueError] | None = parse_azure_duration(text)
     except ValueError:
         got = ValueError
     assert got == expected
@@ -42,14 +42,14 @@ def test_timespan_shape_reads_as_the_general_parser_does(hours: str, minutes: in
     except ValueError:
         expected = ValueError
     try:
-        got: float | type[ValueError] | None = parse_duration(text)
+        got: float | type[ValueError] | None = parse_azure_duration(text)
     except ValueError:
         got = ValueError
     assert got == expected
 
 
 def test_recorded_shapes() -> None:
-    assert parse_duration("PT41M17.9270278S") == 2477.9270278
-    assert parse_duration("00:20:23.0896697") == 1223.0896697
-    assert parse_duration("PT0S") == 0.0
-    assert parse_duration("PT1H") == 3600.0
+    assert parse_azure_duration("PT41M17.9270278S") == 2477.9270278
+    assert parse_azure_duration("00:20:23.0896697") == 1223.0896697
+    assert parse_azure_duration("PT0S") == 0.0
+    assert parse_azure_duration("PT1H") == 3600.0

@@ -189,35 +189,15 @@ class ArmClient:
         *,
         page: bool = False,
     ) -> Any:
+        """One call with the retry policy of the module docstring: the JSON body, or ArmError."""
         refreshed = False
         attempt = 0
         while True:
             attempt += 1
-            self._wait_for_gate(api, subscription_id)
-            if self._pacer is not None:
-                pause = self._pacer.delay(subscription_id)
-                if pause > 0:
-                    self._sleep(pause)
-            if self._closed.is_set():
-                raise ArmError(api, None, "Closed", "the exporter is shutting down")
-            try:
-                token = self._tokens.token()
-            except TokenError as exc:
-                raise ArmError(api, None, "TokenError", str(exc)) from None
+            token = self._ready_to_send(api, subscription_id)
             started = time.monotonic()
             try:
-                headers = {"Authorization": f"Bearer {token}"}
-                if data is not None:
-                    headers["Content-Type"] = "application/json"
-                with self._in_flight:
-                    response = self._session.request(
-                        "GET" if data is None else "POST",
-                        url,
-                        params=params,
-                        data=data,
-                        headers=headers,
-                        timeout=self._timeout,
-                    )
+                response = self._send(url, params, data, token)
             except requests.Timeout:
                 self.telemetry.record(api, "timeout", time.monotonic() - started)
                 failure = ArmError(api, None, "Timeout", f"no answer within {self._timeout:g}s")
@@ -226,62 +206,122 @@ class ArmClient:
                 failure = ArmError(api, None, "ConnectionError", type(exc).__name__)
             else:
                 self.telemetry.record(api, str(response.status_code), time.monotonic() - started)
-                remaining = self.telemetry.record_ratelimit(subscription_id, response.headers)
-                # Resource Graph's small per-user quota has its own gate below; ARM's budgets pace.
-                arm_remaining = [v for scope, v in remaining.items() if scope != USER_QUOTA_SCOPE]
-                if subscription_id and arm_remaining and self._pacer is not None:
-                    self._pacer.observe(subscription_id, min(arm_remaining))
+                quota_wait = self._observe_budgets(api, subscription_id, response)
                 status = response.status_code
-                quota_wait = _quota_reset(response.headers)
-                if quota_wait is not None and status != 429:
-                    # The quota is spent: whatever comes next waits for it to refill.
-                    log.info("%s: Resource Graph quota exhausted; next request in %.1fs", api, quota_wait)
-                    self._close_gate(subscription_id, min(quota_wait, self._retry_after_cap))
                 if status == 200:
                     try:
-                        body = _decode(response.content)
-                    except ValueError:
-                        failure = ArmError(api, status, "InvalidJson", "response body is not JSON")
-                    else:
-                        # A 200 that is not a page must not pass for an empty one: the poll would
-                        # succeed, move the vault's watermark, and never read the jobs it missed.
-                        if not page or _is_page(body):
-                            return body
-                        failure = ArmError(api, status, "InvalidBody", "list page without a value array")
-                    self.telemetry.add_parse_errors({"response_body": 1})
+                        return self._read_body(api, response, page=page)
+                    except ArmError as exc:
+                        failure = exc
                 elif status == 401 and not refreshed:
                     refreshed = True
                     attempt -= 1  # the refresh retry is not a throttling/backoff attempt
-                    claims = _claims(response.headers.get("WWW-Authenticate", ""))
-                    try:
-                        self._tokens.refresh(token, claims)
-                    except TokenError as exc:
-                        raise ArmError(api, None, "TokenError", str(exc)) from None
+                    self._refresh_token(api, token, response)
                     continue
                 elif status == 429:
-                    fallback = quota_wait if quota_wait is not None else self._backoff(attempt)
-                    wait = _retry_after(response.headers.get("Retry-After"), default=fallback)
-                    failure = _error_from(api, response)
-                    # Closed even when giving up: the next poll must not ask before Azure allows.
-                    self._close_gate(subscription_id, wait)
-                    if wait > self._retry_after_cap or attempt >= self._max_attempts:
-                        raise failure
-                    log.info("%s throttled (429); waiting %.1fs as Retry-After asks", api, wait)
+                    self._sit_out_throttling(api, subscription_id, response, attempt, quota_wait)
                     continue
                 elif status in RETRYABLE_STATUSES:
                     failure = _error_from(api, response)
+                    if self._retry_after_unavailable(subscription_id, response, attempt):
+                        continue
                 else:
                     raise _error_from(api, response)
-                if status == 503 and response.headers.get("Retry-After"):
-                    wait = _retry_after(response.headers.get("Retry-After"), default=self._backoff(attempt))
-                    if attempt < self._max_attempts and wait <= self._retry_after_cap:
-                        self._close_gate(subscription_id, wait)
-                        continue
             if attempt >= self._max_attempts:
                 raise failure
             delay = self._backoff(attempt)
             log.debug("%s failed (%s); retry %d in %.2fs", api, failure, attempt, delay)
             self._sleep(delay)
+
+    def _ready_to_send(self, api: str, subscription_id: str) -> str:
+        """Waits for the subscription's gate and pacer; the bearer token to send."""
+        self._wait_for_gate(api, subscription_id)
+        if self._pacer is not None:
+            pause = self._pacer.delay(subscription_id)
+            if pause > 0:
+                self._sleep(pause)
+        if self._closed.is_set():
+            raise ArmError(api, None, "Closed", "the exporter is shutting down")
+        try:
+            return self._tokens.token()
+        except TokenError as exc:
+            raise ArmError(api, None, "TokenError", str(exc)) from None
+
+    def _send(
+        self, url: str, params: Mapping[str, str] | None, data: bytes | None, token: str
+    ) -> requests.Response:
+        headers = {"Authorization": f"Bearer {token}"}
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        with self._in_flight:
+            return self._session.request(
+                "GET" if data is None else "POST",
+                url,
+                params=params,
+                data=data,
+                headers=headers,
+                timeout=self._timeout,
+            )
+
+    def _observe_budgets(self, api: str, subscription_id: str, response: requests.Response) -> float | None:
+        """Feeds the answer's rate-limit headers to telemetry and the pacer, and closes the gate when
+        Resource Graph's quota is spent; the seconds until that quota resets, if it sent them."""
+        remaining = self.telemetry.record_ratelimit(subscription_id, response.headers)
+        # Resource Graph's small per-user quota has its own gate below; ARM's budgets pace.
+        arm_remaining = [v for scope, v in remaining.items() if scope != USER_QUOTA_SCOPE]
+        if subscription_id and arm_remaining and self._pacer is not None:
+            self._pacer.observe(subscription_id, min(arm_remaining))
+        quota_wait = _quota_reset(response.headers)
+        if quota_wait is not None and response.status_code != 429:
+            # The quota is spent: whatever comes next waits for it to refill.
+            log.info("%s: Resource Graph quota exhausted; next request in %.1fs", api, quota_wait)
+            self._close_gate(subscription_id, min(quota_wait, self._retry_after_cap))
+        return quota_wait
+
+    def _read_body(self, api: str, response: requests.Response, *, page: bool) -> Any:
+        """A 200's JSON body; ArmError (retryable) when it is not JSON, or not a page where one is due."""
+        try:
+            body = _decode(response.content)
+        except ValueError:
+            failure = ArmError(api, 200, "InvalidJson", "response body is not JSON")
+        else:
+            # A 200 that is not a page must not pass for an empty one: the poll would
+            # succeed, move the vault's watermark, and never read the jobs it missed.
+            if not page or _is_page(body):
+                return body
+            failure = ArmError(api, 200, "InvalidBody", "list page without a value array")
+        self.telemetry.add_parse_errors({"response_body": 1})
+        raise failure
+
+    def _refresh_token(self, api: str, token: str, response: requests.Response) -> None:
+        claims = _claims(response.headers.get("WWW-Authenticate", ""))
+        try:
+            self._tokens.refresh(token, claims)
+        except TokenError as exc:
+            raise ArmError(api, None, "TokenError", str(exc)) from None
+
+    def _sit_out_throttling(
+        self, api: str, subscription_id: str, response: requests.Response, attempt: int, quota_wait: float | None
+    ) -> None:
+        """A 429: closes the subscription's gate for Retry-After; raises when that is too long or
+        the attempts are spent."""
+        fallback = quota_wait if quota_wait is not None else self._backoff(attempt)
+        wait = _retry_after(response.headers.get("Retry-After"), default=fallback)
+        # Closed even when giving up: the next poll must not ask before Azure allows.
+        self._close_gate(subscription_id, wait)
+        if wait > self._retry_after_cap or attempt >= self._max_attempts:
+            raise _error_from(api, response)
+        log.info("%s throttled (429); waiting %.1fs as Retry-After asks", api, wait)
+
+    def _retry_after_unavailable(self, subscription_id: str, response: requests.Response, attempt: int) -> bool:
+        """A 503 with Retry-After: True when it is to be retried after that wait (gate closed)."""
+        if response.status_code != 503 or not response.headers.get("Retry-After"):
+            return False
+        wait = _retry_after(response.headers.get("Retry-After"), default=self._backoff(attempt))
+        if attempt < self._max_attempts and wait <= self._retry_after_cap:
+            self._close_gate(subscription_id, wait)
+            return True
+        return False
 
     def _backoff(self, attempt: int) -> float:
         ceiling = min(self._backoff_cap, self._backoff_base * (2 ** (attempt - 1)))

@@ -1,7 +1,7 @@
 """The Azure Backup reads the exporter makes: jobs and protected items of a Recovery Services vault,
 vaults, subscriptions.
 
-Returns raw JSON objects; turning them into `Job`s is the parser's business (`exporter.jobs`).
+Returns raw JSON objects; turning them into `Job`s is the parser's business (`exporter.parsing.jobs`).
 """
 
 from __future__ import annotations
@@ -69,6 +69,17 @@ class RecoveryServicesApi:
         return self._arm.pages(
             f"{vault.resource_id}/backupProtectedItems",
             api="list_protected_items",
+            api_version=self._api_version,
+            subscription_id=vault.subscription_id,
+        )
+
+    def list_policies(self, vault: VaultRef) -> Iterator[list[Any]]:
+        """Yield pages of the vault's raw backup policies (BackupPolicies_List, paged by nextLink).
+
+        Read once per inventory interval beside the protected items: a policy changes rarely."""
+        return self._arm.pages(
+            f"{vault.resource_id}/backupPolicies",
+            api="list_policies",
             api_version=self._api_version,
             subscription_id=vault.subscription_id,
         )

@@ -1,6 +1,6 @@
 """The Data Protection reads: backup vaults of a subscription, the jobs of a backup vault, one job.
 
-Returns raw JSON objects; turning them into `Job`s is `exporter.jobs_dpp`'s business.
+Returns raw JSON objects; turning them into `Job`s is `exporter.parsing.dpp_jobs`'s business.
 
 Facts about `GET …/Microsoft.DataProtection/backupVaults/{v}/backupJobs` (operation Jobs_List)
 that shape the poll, with their sources:
@@ -74,5 +74,24 @@ class DataProtectionApi:
             f"{vault.resource_id}/backupJobs/{job_id}",
             api="get_backup_job",
             params={"api-version": self._api_version},
+            subscription_id=vault.subscription_id,
+        )
+
+    def list_policies(self, vault: VaultRef) -> Iterator[list[Any]]:
+        """Yield pages of the backup vault's raw backup policies (BackupPolicies_List, nextLink-paged)."""
+        return self._arm.pages(
+            f"{vault.resource_id}/backupPolicies",
+            api="list_backup_policies",
+            api_version=self._api_version,
+            subscription_id=vault.subscription_id,
+        )
+
+    def list_backup_instances(self, vault: VaultRef) -> Iterator[list[Any]]:
+        """Yield pages of the backup vault's raw backup instances (BackupInstances_List, nextLink-paged):
+        a backup vault's counterpart of a Recovery Services vault's protected items."""
+        return self._arm.pages(
+            f"{vault.resource_id}/backupInstances",
+            api="list_backup_instances",
+            api_version=self._api_version,
             subscription_id=vault.subscription_id,
         )

@@ -87,9 +87,3 @@ class Pacer:
                 return
             bucket.rate = max(self.min_rate, self.rate * max(remaining, 0.0) / self.low_water)
             bucket.level = min(bucket.level, 0.0)  # no bursts while Azure's headroom is low
-
-    def rate_of(self, scope: str) -> float:
-        """The current sustained rate for `scope` (requests per second)."""
-        with self._lock:
-            bucket = self._buckets.get(scope)
-            return self.rate if bucket is None else bucket.rate

@@ -97,10 +97,6 @@ class ApiTelemetry:
             for name, count in errors.items():
                 self._parse_errors[name] = self._parse_errors.get(name, 0) + count
 
-    def count(self, api: str, code: str) -> int:
-        with self._lock:
-            return self._requests.get((api, code), 0)
-
     def snapshot(self) -> TelemetrySnapshot:
         with self._lock:
             durations = {

@@ -59,7 +59,7 @@ def wrong_type(expected: str, value: object) -> ValueError:
     return ValueError(f"expected {expected}, got {kind(value)}")
 
 
-def parse_duration(value: object) -> float:
+def parse_config_duration(value: object) -> float:
     """Seconds from "30s", "5m", "2h", "7d", "1h30m", "500ms", or a number of seconds; must be > 0."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise wrong_type(f"a duration ({DURATION_HINT})", value)
@@ -112,7 +112,7 @@ def integer(low: int, high: int) -> Converter:
 
 def duration(maximum: float = math.inf, why: str = "") -> Converter:
     def convert(value: object) -> float:
-        if (seconds := parse_duration(value)) > maximum:
+        if (seconds := parse_config_duration(value)) > maximum:
             raise ValueError(f"{show(value)} is too long ({why})")
         return seconds
     return convert
@@ -125,7 +125,7 @@ def duration_or_off(value: object) -> float:
     if value is True:
         raise ValueError("expected a duration, or 0 or false to turn it off; got true")
     try:
-        return parse_duration(value)
+        return parse_config_duration(value)
     except ValueError as err:
         text = value.strip() if isinstance(value, str) else value
         if text == 0 or (isinstance(text, str) and text and not re.search(r"[1-9-]", text)

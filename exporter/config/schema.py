@@ -1,6 +1,7 @@
 """YAML → typed, frozen configuration; every problem is reported at once, each with its key path.
 
-Each section is a table of key → converter (see `exporter.config_values`). Defaults live on the
+Each section is a table of key → converter (see `exporter.config.converters`), read by
+`exporter.config.sections`. Defaults live on the
 dataclasses only; rules that involve several keys live in the per-section functions. Adding a key is
 one table row plus one dataclass field (plus its line in config.example.yaml, which a test checks).
 Nothing here exits, prints or logs: the CLI turns a ConfigError into its message and exit code 2.
@@ -8,7 +9,6 @@ Nothing here exits, prints or logs: the CLI turns a ConfigError into its message
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from collections.abc import Hashable, Iterable, Mapping
@@ -20,12 +20,13 @@ from typing import Any
 import yaml
 
 from exporter.config import converters as cv
-from exporter.config.converters import DAY, ItemsError, parse_duration
+from exporter.config.converters import DAY
+from exporter.config.sections import Problems, nested, read_section
 from exporter.model import BACKUP_VAULT, RECOVERY_SERVICES, VAULT_KINDS
 
 __all__ = [
     "CLOUDS", "AzureConfig", "Cloud", "CollectionConfig", "Config", "ConfigError", "Target",
-    "load_config", "parse_config", "parse_duration", "vault_tag_label",
+    "load_config", "parse_config", "vault_tag_label",
 ]
 
 # Azure's backupJobs $filter accepts a startTime..endTime window of at most 30 days.
@@ -108,6 +109,7 @@ class CollectionConfig:
     shard_index: int = 0
     shard_count: int = 1
     inventory_interval: float = 1800.0  # 0: off
+    coverage: bool = False  # one Resource Graph query per inventory interval: resources no vault protects
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,13 +157,8 @@ def vault_tag_label(tag: str) -> str:
     return "tag_" + re.sub(r"[^A-Za-z0-9_]", "_", tag)
 
 
-def _section_value(value: object) -> object:
-    return value  # a nested section: read by its own function
-
-
 _TOP: dict[str, cv.Converter] = {
-    "azure": _section_value, "collection": _section_value, "state_file": cv.optional_path,
-    "targets": _section_value,
+    "azure": nested, "collection": nested, "state_file": cv.optional_path, "targets": nested,
 }
 _AZURE: dict[str, cv.Converter] = {
     "cloud": cv.choice(CLOUDS),
@@ -189,6 +186,7 @@ _COLLECTION: dict[str, cv.Converter] = {
     "shard_index": cv.integer(0, MAX_SHARDS - 1),
     "shard_count": cv.integer(1, MAX_SHARDS),
     "inventory_interval": cv.duration_or_off,
+    "coverage": cv.boolean,
 }
 _TARGET: dict[str, cv.Converter] = {
     "subscription_id": cv.guid_or_star,
@@ -205,49 +203,19 @@ SCHEMA: Mapping[str, Mapping[str, cv.Converter]] = MappingProxyType(
 )
 
 
-class _Problems(list[str]):
-    def add(self, path: str, why: str) -> None:
-        self.append(f"{path}: {why}")
-
-
-def _unknown_key(name: str, schema: Mapping[str, cv.Converter]) -> str:
+def _secret_hint(name: str) -> str | None:
+    """An unknown key that looks like an inline secret: where secrets go instead (never its value)."""
     if _SECRET_KEY.search(name) and not name.endswith(("_file", "_path")):
-        return _INLINE_CERT_HINT if "cert" in name.lower() else _INLINE_HINT  # and never echo the value
-    close = difflib.get_close_matches(name, schema, n=1)
-    return f"unknown key{f' (did you mean {close[0]}?)' if close else ''}; allowed: {', '.join(schema)}"
+        return _INLINE_CERT_HINT if "cert" in name.lower() else _INLINE_HINT
+    return None
 
 
-def _section(raw: object, path: str, schema: Mapping[str, cv.Converter], problems: _Problems,
+def _section(raw: object, path: str, schema: Mapping[str, cv.Converter], problems: Problems,
              required: tuple[str, ...] = ()) -> tuple[dict[str, Any], set[str]]:
-    """Converts one mapping: the valid values, and the keys given (valid or not) for cross-key rules.
-
-    A key set to null (`key:` and nothing after) counts as absent, so it keeps its default.
-    """
-    values: dict[str, Any] = {}
-    given: set[str] = set()
-    if not isinstance(raw, Mapping | None):
-        problems.add(path, f"expected a mapping with keys {', '.join(schema)}; got {cv.kind(raw)}")
-        return values, given  # and no "is required": the section itself is the problem
-    for key, value in (raw or {}).items():
-        name = key if isinstance(key, str) else cv.show(key)
-        where = f"{path}.{name}" if path else name
-        if not isinstance(key, str) or key not in schema:
-            problems.add(where, _unknown_key(name, schema))
-        elif value is not None:
-            given.add(key)
-            try:
-                values[key] = schema[key](value)
-            except ItemsError as err:
-                problems.extend(f"{where}{suffix}: {why}" for suffix, why in err.problems)
-            except ValueError as err:
-                problems.add(where, str(err))
-    for key in required:
-        if key not in given:
-            problems.add(f"{path}.{key}" if path else key, "is required")
-    return values, given
+    return read_section(raw, path, schema, problems, required=required, explain_unknown=_secret_hint)
 
 
-def _azure(raw: object, environ: Mapping[str, str], base_dir: Path | None, problems: _Problems) -> AzureConfig:
+def _azure(raw: object, environ: Mapping[str, str], base_dir: Path | None, problems: Problems) -> AzureConfig:
     values, given = _section(raw, "azure", _AZURE, problems)
     cloud = CLOUDS[values.get("cloud", "public")]
     auth = values.get("auth", "default")
@@ -258,6 +226,22 @@ def _azure(raw: object, environ: Mapping[str, str], base_dir: Path | None, probl
                 problems.add(f"azure.{key}", f"{values[key]}: {why}")
     if "auth" in given and "auth" not in values:
         auth = None  # reported already; the rules of a mode nobody chose would only add noise
+    _check_auth(auth, given, environ, problems)
+    return AzureConfig(
+        cloud=values.get("cloud", "public"),
+        resource_manager_url=values.get("resource_manager_url", cloud.resource_manager_url),
+        audience=values.get("resource_manager_audience", cloud.audience),
+        authority_host=values.get("authority_host", cloud.authority_host),
+        auth=auth or "default",
+        tenant_id=values.get("tenant_id"),
+        client_id=values.get("client_id"),
+        client_secret_file=values.get("client_secret_file"),
+        client_certificate_file=values.get("client_certificate_file"),
+    )
+
+
+def _check_auth(auth: str | None, given: set[str], environ: Mapping[str, str], problems: Problems) -> None:
+    """The keys each auth mode needs, and the files only one mode reads."""
     for key in {"client_secret": ("tenant_id", "client_id"),
                 "client_certificate": ("tenant_id", "client_id", "client_certificate_file")}.get(auth or "", ()):
         if key not in given:
@@ -274,20 +258,9 @@ def _azure(raw: object, environ: Mapping[str, str], base_dir: Path | None, probl
     for key, mode in (("client_secret_file", "client_secret"), ("client_certificate_file", "client_certificate")):
         if key in given and auth not in (mode, None):
             problems.add(f"azure.{key}", f"is only used with auth: {mode} (auth is {auth})")
-    return AzureConfig(
-        cloud=values.get("cloud", "public"),
-        resource_manager_url=values.get("resource_manager_url", cloud.resource_manager_url),
-        audience=values.get("resource_manager_audience", cloud.audience),
-        authority_host=values.get("authority_host", cloud.authority_host),
-        auth=auth or "default",
-        tenant_id=values.get("tenant_id"),
-        client_id=values.get("client_id"),
-        client_secret_file=values.get("client_secret_file"),
-        client_certificate_file=values.get("client_certificate_file"),
-    )
 
 
-def _collection(raw: object, problems: _Problems) -> CollectionConfig:
+def _collection(raw: object, problems: Problems) -> CollectionConfig:
     values, _ = _section(raw, "collection", _COLLECTION, problems)
     if values.get("source") == "resource_graph" and values.get("lookback", 0.0) > RESOURCE_GRAPH_RETENTION:
         problems.add("collection.lookback",
@@ -299,7 +272,7 @@ def _collection(raw: object, problems: _Problems) -> CollectionConfig:
     return CollectionConfig(**values)
 
 
-def _targets(raw: object, problems: _Problems) -> tuple[Target, ...]:
+def _targets(raw: object, problems: Problems) -> tuple[Target, ...]:
     if not isinstance(raw, list | tuple) or not raw:
         problems.add("targets", f"needs a non-empty list of targets, each with a subscription_id; got {cv.kind(raw)}")
         return ()
@@ -350,7 +323,7 @@ def parse_config(data: object, *, environ: Mapping[str, str] | None = None,
         raise ConfigError(["(top level): the config is empty; it needs at least a targets: list"])
     if not isinstance(data, Mapping):
         raise ConfigError([f"(top level): expected a mapping with keys {', '.join(_TOP)}; got {cv.kind(data)}"])
-    problems = _Problems()
+    problems = Problems()
     values, _ = _section(data, "", _TOP, problems)
     azure = _azure(values.get("azure"), os.environ if environ is None else environ, base_dir, problems)
     collection = _collection(values.get("collection"), problems)

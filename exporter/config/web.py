@@ -26,7 +26,6 @@ Like `exporter.config`, nothing here exits, prints or logs: problems are a Confi
 
 from __future__ import annotations
 
-import difflib
 import re
 import ssl
 from collections.abc import Callable, Mapping
@@ -39,6 +38,7 @@ from exporter.config.schema import (
     ConfigError,
     read_yaml,  # one YAML reader for both files
 )
+from exporter.config.sections import Problems, nested, read_section
 
 TLS_VERSIONS: Mapping[str, ssl.TLSVersion] = {"TLS12": ssl.TLSVersion.TLSv1_2, "TLS13": ssl.TLSVersion.TLSv1_3}
 CLIENT_AUTH_TYPES = (
@@ -97,62 +97,19 @@ def _tls_version(value: object) -> str:
     return text
 
 
-def _nested(value: object) -> object:
-    return value  # a nested section: read by its own function
-
-
 _TLS: dict[str, Callable[[Any], Any]] = {
     "cert_file": cv.path, "key_file": cv.path, "client_ca_file": cv.path,
     "client_auth_type": cv.choice(CLIENT_AUTH_TYPES), "min_version": _tls_version, "max_version": _tls_version,
     "prefer_server_cipher_suites": cv.boolean,
 }
-_HTTP: dict[str, Callable[[Any], Any]] = {"http2": cv.boolean, "headers": _nested}
+_HTTP: dict[str, Callable[[Any], Any]] = {"http2": cv.boolean, "headers": nested}
 
 
-class _Problems(list[str]):
-    def add(self, path: str, why: str) -> None:
-        self.append(f"{path}: {why}")
-
-
-def _mapping(raw: object, path: str, schema: Mapping[str, object], problems: _Problems) -> dict[str, Any]:
-    """The mapping's keys that are known, supported and not null; every other key is a problem."""
-    if raw is None:
-        return {}
-    if not isinstance(raw, Mapping):
-        problems.add(path or "(top level)", f"expected a mapping with keys {', '.join(schema)}; got {cv.kind(raw)}")
-        return {}
-    known: dict[str, Any] = {}
-    for key, value in raw.items():
-        where = f"{path}.{key}" if path else str(key)
-        if where in _UNSUPPORTED:
-            if value not in (None, [], {}, ""):  # an empty placeholder from the toolkit's sample is harmless
-                problems.add(where, _UNSUPPORTED[where])
-        elif not isinstance(key, str) or key not in schema:
-            close = difflib.get_close_matches(str(key), list(schema), n=1)
-            hint = f" (did you mean {close[0]}?)" if close else ""
-            problems.add(where, f"unknown key{hint}; allowed: {', '.join(schema)}")
-        elif value is not None:
-            known[key] = value
-    return known
-
-
-def _convert(values: dict[str, Any], path: str, schema: Mapping[str, Callable[[Any], Any]],
-             problems: _Problems) -> dict[str, Any]:
-    converted: dict[str, Any] = {}
-    for key, value in values.items():
-        try:
-            converted[key] = schema[key](value)
-        except ValueError as err:
-            problems.add(f"{path}.{key}", str(err))
-    return converted
-
-
-def _tls(raw: object, base_dir: Path | None, problems: _Problems) -> TLSServerConfig | None:
-    given = _mapping(raw, "tls_server_config", _TLS, problems)
+def _tls(raw: object, base_dir: Path | None, problems: Problems) -> TLSServerConfig | None:
+    before = len(problems)
+    values, given = read_section(raw, "tls_server_config", _TLS, problems, unsupported=_UNSUPPORTED)
     if not given:
         return None  # no section, or an empty one: plain HTTP, as with the toolkit
-    before = len(problems)
-    values = _convert(given, "tls_server_config", _TLS, problems)
     for key in ("cert_file", "key_file"):
         if key not in given:
             problems.add(f"tls_server_config.{key}", "is required to serve TLS")
@@ -186,8 +143,8 @@ def _tls(raw: object, base_dir: Path | None, problems: _Problems) -> TLSServerCo
     return tls
 
 
-def _headers(raw: object, problems: _Problems) -> tuple[tuple[str, str], ...]:
-    given = _mapping(raw, "http_server_config.headers", HEADERS, problems)
+def _headers(raw: object, problems: Problems) -> tuple[tuple[str, str], ...]:
+    given, _ = read_section(raw, "http_server_config.headers", dict.fromkeys(HEADERS, nested), problems)
     headers: list[tuple[str, str]] = []
     for name, value in given.items():
         where = f"http_server_config.headers.{name}"
@@ -201,7 +158,7 @@ def _headers(raw: object, problems: _Problems) -> tuple[tuple[str, str], ...]:
     return tuple(headers)
 
 
-def _users(raw: object, problems: _Problems) -> tuple[tuple[str, str], ...]:
+def _users(raw: object, problems: Problems) -> tuple[tuple[str, str], ...]:
     if raw is None:
         return ()
     if not isinstance(raw, Mapping):
@@ -224,11 +181,11 @@ def parse_web_config(data: object, *, base_dir: Path | None = None) -> WebConfig
     """Validates a parsed web config as a whole; raises ConfigError listing every problem."""
     if data is None:
         return WebConfig()  # an empty file: plain HTTP and no auth, as with the toolkit
-    problems = _Problems()
-    top = _mapping(data, "", dict.fromkeys(_TOP), problems)
+    problems = Problems()
+    top, _ = read_section(data, "", dict.fromkeys(_TOP, nested), problems, unsupported=_UNSUPPORTED)
     tls = _tls(top.get("tls_server_config"), base_dir, problems)
-    http = _convert(_mapping(top.get("http_server_config"), "http_server_config", _HTTP, problems),
-                    "http_server_config", _HTTP, problems)
+    http, _ = read_section(top.get("http_server_config"), "http_server_config", _HTTP, problems,
+                           unsupported=_UNSUPPORTED)
     headers = _headers(http.get("headers"), problems)
     users = _users(top.get("basic_auth_users"), problems)
     if problems:

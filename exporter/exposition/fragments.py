@@ -61,7 +61,17 @@ class VaultBlock:
         return iter(self.render([part for _, part in self.parts]))
 
 
-Section = VaultBlock | Metric
+@dataclass(frozen=True, slots=True)
+class Whole:
+    """Families rendered as one piece, again only when `key` changed (compared with `==`): for a
+    collector whose samples are not cut by vault but change on their own interval (the inventory)."""
+
+    name: str
+    key: Any
+    render: Callable[[], Iterable[Metric]]
+
+
+Section = VaultBlock | Whole | Metric
 
 
 @runtime_checkable
@@ -76,6 +86,8 @@ def flatten(sections: Iterable[Section]) -> Iterator[Metric]:
     for section in sections:
         if isinstance(section, VaultBlock):
             yield from section.families()
+        elif isinstance(section, Whole):
+            yield from section.render()
         else:
             yield section
 
@@ -136,6 +148,8 @@ class FragmentRenderer:
             for section in sections:
                 if isinstance(section, VaultBlock):
                     self._block(collector, section, writer, texts=texts, cache=cache, headers=headers)
+                elif isinstance(section, Whole):
+                    texts.extend(self._whole(collector, section, writer, cache))
                 else:
                     texts.append(render_family(writer, section))
         self._cache, self._headers = cache, headers  # vaults that left (replaced collectors) drop out
@@ -161,6 +175,16 @@ class FragmentRenderer:
             header = headers[name] = self._headers.get(name, name)
             texts.append(header)
             texts.extend(fragments[index] for fragments in per_vault)
+
+    def _whole(
+        self, owner: object, whole: Whole, writer: Writer, cache: dict[tuple[int, str, Hashable], _Entry]
+    ) -> tuple[bytes, ...]:
+        cache_key = (id(owner), whole.name, None)
+        entry = self._cache.get(cache_key)
+        if entry is None or entry.owner is not owner or entry.part != whole.key:
+            entry = _Entry(owner, whole.key, tuple(render_family(writer, family) for family in whole.render()))
+        cache[cache_key] = entry
+        return entry.fragments
 
     def _deflate(self, texts: list[bytes]) -> list[Piece]:
         level, known, deflated = self._level, self._deflated, {}

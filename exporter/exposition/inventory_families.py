@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from exporter.exposition.fragments import Section, VaultBlock, flatten
-from exporter.exposition.job_families import VAULT_LABELS, _state_set  # one state-set rule for every family (SPEC §6)
-from exporter.model import VaultRef
+from exporter.exposition.fragments import Section, Whole, flatten
+from exporter.exposition.job_families import VAULT_LABELS, state_set  # one state-set rule for every family (SPEC §6)
+from exporter.exposition.policy_families import policy_families
+from exporter.model import BACKUP_VAULT
+from exporter.parsing.backup_instances import DPP_HEALTH_STATUSES, DPP_PROTECTION_STATES
 from exporter.parsing.protected_items import PROTECTION_STATES, ProtectedItem, health_values
 from exporter.store.inventory_store import InventorySnapshot, VaultInventory
 
@@ -21,15 +22,6 @@ INFO_LABELS = ["policy", "workload_type", "protected_item_type", "container_name
                "last_backup_status"]
 CACHED = "Cached; refreshed every inventory_interval."
 
-
-
-@dataclass(frozen=True, slots=True)
-class InventoryPart:
-    """One vault's protected items and the jobs' spellings of them: what its item lines are rendered from."""
-
-    ref: VaultRef
-    items: tuple[ProtectedItem, ...]
-    spellings: dict[tuple[str, str], str]  # (backup_management_type, casefolded item) → the jobs' spelling
 
 
 class InventoryCollector(Collector):
@@ -51,7 +43,7 @@ class InventoryCollector(Collector):
         azure_backup_protected_item_last_backup_error_info{…,error_code="UserErrorSQLNoSysadminMembership"} 1.0
         azure_backup_protected_items{subscription_id=…,resource_group=…,vault=…,protection_state="Protected"} 11.0
         azure_backup_protected_items{…,protection_state="ProtectionStopped"} 1.0
-        azure_backup_exporter_inventory_up{subscription_id=…,resource_group=…,vault=…} 1.0
+        azure_backup_exporter_inventory_up{subscription_id=…,resource_group=…,vault=…,source="protected_items"} 1.0
         azure_backup_exporter_inventory_last_success_timestamp_seconds{…} 1.7637e+09
 
     `health_status` is a VM's healthStatus (Passed, ActionRequired, …) or a workload item's
@@ -71,33 +63,56 @@ class InventoryCollector(Collector):
         self,
         source: Callable[[], InventorySnapshot | None],
         job_items: Callable[[], Iterable[tuple[str, ...]]] = tuple,
+        extra_up: Callable[[], Iterable[tuple[list[str], float]]] = tuple,
     ) -> None:
         self._source = source
         self._job_items = job_items
+        # Further rows of azure_backup_exporter_inventory_up (vault labels + source): the other
+        # reads of the inventory interval (vault posture), one family for every source.
+        self._extra_up = extra_up
 
-    def _job_spellings(self) -> dict[tuple[str, ...], dict[tuple[str, str], str]]:
-        """Vault labels → {(backup_management_type, casefolded item): the jobs' spelling of the item}."""
-        spellings: dict[tuple[str, ...], dict[tuple[str, str], str]] = {}
-        for key in self._job_items():
-            spellings.setdefault(key[:3], {})[(key[3], key[4].casefold())] = key[4]
-        return spellings
+    def _job_spellings(self) -> dict[tuple[str, ...], str]:
+        """(subscription_id, resource_group, vault, backup_management_type, casefolded item) → the
+        jobs' spelling of the item."""
+        return {(*key[:4], key[4].casefold()): key[4] for key in self._job_items()}
+
+    def sections(self) -> Iterator[Section]:
+        """The families as one piece (exposition.fragments), rendered again only when the inventory,
+        the job series' items or the other inventory reads changed: not on every job poll."""
+        snapshot = self._source()
+        if snapshot is None:
+            return
+        job_items, extra_up = tuple(self._job_items()), tuple(self._extra_up())
+        yield Whole("inventory", (snapshot, job_items, extra_up),
+                    lambda: self._families(snapshot, job_items, extra_up))
 
     def collect(self) -> Iterator[Metric]:
         return flatten(self.sections())
 
-    def sections(self) -> Iterator[Section]:
-        """One block of per-vault families (exposition.fragments renders it vault by vault)."""
-        snapshot = self._source()
-        if snapshot is None:  # inventory disabled, or not run yet: no families at all
-            return
-        spellings = self._job_spellings()
-        # Two blocks: an inventory that found the same items changes only the vault's lines.
-        yield VaultBlock("inventory items", [
-            (v.ref, InventoryPart(v.ref, v.items, spellings.get(v.ref.labels, {}))) for v in snapshot.vaults
-        ], self._item_families)
-        yield VaultBlock("inventory vaults", [(v.ref, v) for v in snapshot.vaults], self._vault_families)
+    def _families(self, snapshot: InventorySnapshot, job_items: tuple[tuple[str, ...], ...],
+                  extra_up: tuple[tuple[list[str], float], ...]) -> Iterator[Metric]:
+        inputs = InventoryCollector(lambda: snapshot, lambda: job_items, lambda: extra_up)
+        yield from inputs._render(snapshot)
 
-    def _item_families(self, parts: Sequence[InventoryPart]) -> Iterator[Metric]:
+    def _render(self, snapshot: InventorySnapshot) -> Iterator[Metric]:
+        yield from self._item_families(snapshot.vaults)
+        yield from self._vault_families(snapshot.vaults)
+        yield from policy_families(snapshot.vaults, self._name_function())
+
+    def _name_function(self) -> Callable[[VaultInventory, ProtectedItem], str]:
+        """The `item` label of an inventory item, as `_item_families` exports it."""
+        spellings = self._job_spellings()
+        folded: dict[VaultInventory, Counter[tuple[str, str]]] = {}
+
+        def name_of(vault: VaultInventory, item: ProtectedItem) -> str:
+            if vault not in folded:
+                folded[vault] = Counter((i.backup_management_type, i.item.casefold()) for i in vault.items)
+            key = (item.backup_management_type, item.item.casefold())
+            return spellings.get((*vault.ref.labels, *key), item.item) if folded[vault][key] == 1 else item.item
+
+        return name_of
+
+    def _item_families(self, vaults: tuple[VaultInventory, ...]) -> Iterator[Metric]:
         def gauge(name: str, text: str, extra: list[str] | None = None) -> GaugeMetricFamily:
             return GaugeMetricFamily(name, f"{text} {CACHED}", labels=[*INVENTORY_ITEM_LABELS, *(extra or [])])
 
@@ -115,13 +130,13 @@ class InventoryCollector(Collector):
         last_error = gauge("azure_backup_protected_item_last_backup_error_info",
                            "The error of the item's last backup (lastBackupErrorDetail); workload items.",
                            ["error_code"])
-        for vault in parts:
-            spellings = vault.spellings
+        spellings = self._job_spellings()
+        for vault in vaults:
             # Two items that differ only in case keep their own names: one series each.
             folded = Counter((item.backup_management_type, item.item.casefold()) for item in vault.items)
             for item in vault.items:
                 key = (item.backup_management_type, item.item.casefold())
-                name = spellings.get(key, item.item) if folded[key] == 1 else item.item
+                name = spellings.get((*vault.ref.labels, *key), item.item) if folded[key] == 1 else item.item
                 labels = [*vault.ref.labels, item.backup_management_type, name]
                 info.add_metric([*labels, item.policy, item.workload_type, item.protected_item_type,
                                  item.container_name, item.source_resource_id, item.last_backup_status or ""], 1.0)
@@ -129,31 +144,37 @@ class InventoryCollector(Collector):
                     last_backup.add_metric(labels, item.last_backup_time)
                 if item.last_recovery_point is not None:
                     recovery_point.add_metric(labels, item.last_recovery_point)
-                _state_set(state, labels, item.protection_state, PROTECTION_STATES)
+                states = DPP_PROTECTION_STATES if vault.ref.kind == BACKUP_VAULT else PROTECTION_STATES
+                state_set(state, labels, item.protection_state, states)
                 if item.health_status is not None:
-                    _state_set(health, labels, item.health_status, health_values(item))
+                    known = DPP_HEALTH_STATUSES if vault.ref.kind == BACKUP_VAULT else health_values(item)
+                    state_set(health, labels, item.health_status, known)
                 if item.last_error is not None:
                     last_error.add_metric([*labels, item.last_error], 1.0)
         yield from (info, last_backup, recovery_point, state, health, last_error)
 
-    def _vault_families(self, vaults: Sequence[VaultInventory]) -> Iterator[Metric]:
+    def _vault_families(self, vaults: tuple[VaultInventory, ...]) -> Iterator[Metric]:
         count = GaugeMetricFamily("azure_backup_protected_items",
                                   f"Protected items of the vault by protectionState. {CACHED}",
                                   labels=[*VAULT_LABELS, "protection_state"])
         up = GaugeMetricFamily("azure_backup_exporter_inventory_up",
-                               "1 if the last inventory (protected-item listing) of the vault succeeded.",
-                               labels=VAULT_LABELS)
+                               "1 if the vault's last inventory read from `source` succeeded (protected_items: "
+                               "the protected-item listing).",
+                               labels=[*VAULT_LABELS, "source"])
         last = GaugeMetricFamily("azure_backup_exporter_inventory_last_success_timestamp_seconds",
                                  "Time of the vault's last successful inventory.", labels=VAULT_LABELS)
         for vault in vaults:
             if not vault.polled:
                 continue
             labels = list(vault.ref.labels)
-            up.add_metric(labels, 1.0 if vault.up else 0.0)
+            up.add_metric([*labels, "protected_items"], 1.0 if vault.up else 0.0)
             if vault.last_success is None:
                 continue  # never listed successfully: no counts to show
             last.add_metric(labels, vault.last_success)
             counts = dict(vault.counts)
-            for name in (*PROTECTION_STATES, *sorted(s for s in counts if s not in PROTECTION_STATES)):
+            known = DPP_PROTECTION_STATES if vault.ref.kind == BACKUP_VAULT else PROTECTION_STATES
+            for name in (*known, *sorted(s for s in counts if s not in known)):
                 count.add_metric([*labels, name], float(counts.get(name, 0)))
+        for labels, value in self._extra_up():
+            up.add_metric(labels, value)
         yield from (count, up, last)

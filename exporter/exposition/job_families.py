@@ -74,7 +74,7 @@ class Published:
     telemetry: TelemetrySnapshot
 
 
-def _state_set(family: GaugeMetricFamily, labels: list[str], current: str, known: Sequence[str]) -> None:
+def state_set(family: GaugeMetricFamily, labels: list[str], current: str, known: Sequence[str]) -> None:
     for status in known:
         family.add_metric([*labels, status], 1.0 if status == current else 0.0)
     if current not in known:  # unknown statuses pass through verbatim
@@ -183,7 +183,7 @@ class BackupCollector(Collector):
         )
         for labels, view in items:
             if view.latest is not None:
-                _state_set(family, labels, view.latest.status, KNOWN_STATUSES)
+                state_set(family, labels, view.latest.status, KNOWN_STATUSES)
         yield family
         family = gauge("azure_backup_job_last_start_timestamp_seconds", "Start time of the item's latest job.")
         for labels, view in items:
@@ -287,12 +287,12 @@ class BackupCollector(Collector):
         for vault in vaults:
             for job in vault.tracked:
                 labels = [*vault.info.ref.labels, job.job_id]
-                _state_set(status, [*labels, job.item, job.operation], job.status, KNOWN_STATUSES)
+                state_set(status, [*labels, job.item, job.operation], job.status, KNOWN_STATUSES)
                 _optional(duration, labels, job.duration_seconds)
                 _optional(size, labels, job.size_bytes)
                 _optional(progress, labels, _progress(job))
                 for task in job.tasks:
-                    _state_set(tasks, [*labels, task.name], task.status, TASK_STATUSES)
+                    state_set(tasks, [*labels, task.name], task.status, TASK_STATUSES)
         yield from (status, duration, size, progress, tasks)
 
     def _vault_families(self, vaults: Sequence[VaultView]) -> Iterator[Metric]:

@@ -24,8 +24,10 @@ from exporter.azure.telemetry import ApiTelemetry
 from exporter.exposition.fragments import GZIP_LEVEL, FragmentRenderer
 from exporter.exposition.inventory_families import InventoryCollector
 from exporter.exposition.job_families import BackupCollector, Published
+from exporter.exposition.posture_families import PostureCollector
 from exporter.store.inventory_store import InventorySnapshot
 from exporter.store.job_store import Snapshot, VaultView
+from exporter.store.posture_store import PostureSnapshot
 
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 
@@ -45,13 +47,19 @@ class Exposition:
     ready: bool
     vaults: tuple[VaultView, ...]
     rendered_at: float
+    # What the status page (exporter.web.status_page) is built from: the objects this rendering
+    # was made of, shared, not copied.
+    snapshot: Snapshot | None = None
+    inventory: InventorySnapshot | None = None
     parts: tuple[bytes, ...] = ()
 
     @classmethod
     def from_plain(
-        cls, plain: bytes, *, ready: bool, vaults: tuple[VaultView, ...] = (), rendered_at: float = 0.0
+        cls, plain: bytes, *, ready: bool, vaults: tuple[VaultView, ...] = (), rendered_at: float = 0.0,
+        snapshot: Snapshot | None = None, inventory: InventorySnapshot | None = None,
     ) -> Exposition:
-        return cls(gzip.compress(plain, GZIP_LEVEL, mtime=0), len(plain), ready, vaults, rendered_at, (plain,))
+        return cls(gzip.compress(plain, GZIP_LEVEL, mtime=0), len(plain), ready, vaults, rendered_at,
+                   snapshot, inventory, (plain,))
 
     @property
     def plain(self) -> bytes:
@@ -88,8 +96,12 @@ class Publisher:
         self.registry.register(self._collector)
         # The inventory has its own thread and interval; its snapshot is rendered beside the jobs'.
         self._inventory: InventorySnapshot | None = None
+        # The vault posture: read on the inventory interval by a thread of its own.
+        self._posture: PostureSnapshot | None = None
+        posture = PostureCollector(lambda: self._posture, lambda: self._inventory)
         # Inventory items take the job series' spelling of their names (they join case-insensitively).
-        self.registry.register(InventoryCollector(lambda: self._inventory, self._job_items))
+        self.registry.register(InventoryCollector(lambda: self._inventory, self._job_items, posture.up_rows))
+        self.registry.register(posture)
         # Both pollers publish: one render at a time, so the newer never loses to the older.
         self._lock = threading.Lock()
         self.current = self._render(ready=False, vaults=())
@@ -123,6 +135,16 @@ class Publisher:
             self.current = self._render(ready=current.ready, vaults=current.vaults)
             return self.current
 
+    def publish_posture(self, snapshot: PostureSnapshot | None) -> Exposition:
+        """The latest vault posture; None drops its families (inventory_interval: 0)."""
+        with self._lock:
+            self._posture = snapshot
+            current = self.current
+            self.current = self._render(ready=current.ready, vaults=current.vaults)
+            return self.current
+
     def _render(self, *, ready: bool, vaults: tuple[VaultView, ...]) -> Exposition:
         rendered = self._renderer.render(list(self.registry.collectors))
-        return Exposition(rendered.gzipped, rendered.plain_size, ready, vaults, time.time(), rendered.plain)
+        published = self._published
+        return Exposition(rendered.gzipped, rendered.plain_size, ready, vaults, time.time(),
+                          None if published is None else published.snapshot, self._inventory, rendered.plain)

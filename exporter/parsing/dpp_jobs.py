@@ -1,9 +1,9 @@
 """Tolerant parsing of Data Protection backup-vault jobs (`AzureBackupJob`) into `exporter.model.Job`.
 
-Same contract as `exporter.jobs` (Recovery Services): nothing raises on JSON; each value that is
+Same contract as `exporter.parsing.jobs` (Recovery Services): nothing raises on JSON; each value that is
 present but cannot be read is counted in a caller-supplied `Counter` under its JSON field name
 (`azure_backup_exporter_parse_errors_total{field}`) and left out. Values are read by
-`exporter.values`. What differs is the vocabulary, mapped here onto the Recovery Services one so
+`exporter.parsing.values`. What differs is the vocabulary, mapped here onto the Recovery Services one so
 that both vault kinds feed the same metric families, alerts and dashboard:
 
 status (`STATUSES`; anything else passes through verbatim)
@@ -41,11 +41,12 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from exporter.model import Job, TaskState
-from exporter.parsing.jobs import (
+from exporter.parsing.common import (
     MAX_LABEL_CHARS,
     UNKNOWN,
     first_error_entry,
     is_object,
+    job_id,
     read_tasks,
     read_times,
     read_value,
@@ -136,8 +137,8 @@ def parse_dpp_job(raw: Mapping[str, Any], errors: Counter[str]) -> Job | None:
     if not is_object(raw):
         errors["job"] += 1
         return None
-    job_id = _job_id(raw, errors)
-    if job_id is None:
+    name = job_id(raw, errors)
+    if name is None:
         errors["id"] += 1
         return None
     props = raw.get("properties")
@@ -145,29 +146,15 @@ def parse_dpp_job(raw: Mapping[str, Any], errors: Counter[str]) -> Job | None:
         errors["properties"] += 1
         props = {}
     get = props.get
-
     item = _text(get("backupInstanceFriendlyName"), "backupInstanceFriendlyName", errors)
     source_type = _text(get("dataSourceType"), "dataSourceType", errors)
     status = _text(get("status"), "status", errors)
     start, end, duration = read_times(props, errors)
     error_code, error_title = _first_error(get("errorDetails"), errors)
-
-    size = None
-    tasks: tuple[TaskState, ...] = ()
     extended = get("extendedInfo")
-    if extended is not None and not is_object(extended):
-        errors["extendedInfo"] += 1
-    elif extended is not None:
-        size = read_value(extended.get("dataTransferredInBytes"), _bytes, "dataTransferredInBytes", errors)
-        sub_tasks = extended.get("subTasks")
-        if size is None:
-            size = _original_size(sub_tasks, errors)
-        if sub_tasks is not None:
-            tasks = read_tasks(sub_tasks, errors, field="subTasks", keys=("taskName", "taskStatus"),
-                               status_of=normalise_status)
-
+    size, tasks = (None, ()) if extended is None else _from_extended_info(extended, errors)
     return Job(
-        job_id,
+        name,
         item or UNKNOWN,
         management_type(source_type) if source_type else UNKNOWN,
         _operation(get("operationCategory"), get("operation"), errors),
@@ -184,16 +171,20 @@ def parse_dpp_job(raw: Mapping[str, Any], errors: Counter[str]) -> Job | None:
     )
 
 
-def _job_id(raw: Mapping[str, Any], errors: Counter[str]) -> str | None:
-    name = raw.get("name")
-    if isinstance(name, str) and name:
-        return name
-    if name is not None and name != "":
-        errors["name"] += 1
-    resource_id = raw.get("id")
-    if isinstance(resource_id, str):
-        return resource_id.rstrip("/").rpartition("/")[2] or None  # ".../backupJobs/{name}"
-    return None
+def _from_extended_info(extended: object, errors: Counter[str]) -> tuple[float | None, tuple[TaskState, ...]]:
+    """Size and tasks from a single-job GET's `extendedInfo` (see `parse_dpp_job`)."""
+    if not is_object(extended):
+        errors["extendedInfo"] += 1
+        return None, ()
+    size = read_value(extended.get("dataTransferredInBytes"), _bytes, "dataTransferredInBytes", errors)
+    sub_tasks = extended.get("subTasks")
+    if size is None:
+        size = _original_size(sub_tasks, errors)
+    tasks: tuple[TaskState, ...] = ()
+    if sub_tasks is not None:
+        tasks = read_tasks(sub_tasks, errors, field="subTasks", keys=("taskName", "taskStatus"),
+                           status_of=normalise_status)
+    return size, tasks
 
 
 def _text(value: object, field: str, errors: Counter[str]) -> str | None:
@@ -240,10 +231,10 @@ def _first_error(details: object, errors: Counter[str]) -> tuple[str | None, str
     first = first_error_entry(details, errors)
     if first is None:
         return None, None
-    return _label(first.get("code"), errors), _label(first.get("message"), errors)
+    return _error_text(first.get("code"), errors), _error_text(first.get("message"), errors)
 
 
-def _label(value: object, errors: Counter[str]) -> str | None:
+def _error_text(value: object, errors: Counter[str]) -> str | None:
     if isinstance(value, str):
         # Messages arrive wrapped over several lines in recorded traffic; a label is one line.
         text = " ".join(value.split())

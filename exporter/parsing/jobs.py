@@ -5,9 +5,9 @@ payloads are loosely typed and vary by workload and api-version, so nothing here
 each value that is present but cannot be read is counted in a caller-supplied `Counter` under its
 JSON field name (it feeds `azure_backup_exporter_parse_errors_total{field}`) and left out.
 
-The value formats (times, durations, sizes) are read by `exporter.values`, whose parsers raise
-`ValueError` on unreadable input; `job_size_bytes` and `parse_job` never raise: they turn each
-`ValueError` into a count.
+The value formats (times, durations, sizes) are read by `exporter.parsing.values`, whose parsers
+raise `ValueError` on unreadable input; `job_size_bytes` and `parse_job` never raise: they turn
+each `ValueError` into a count. What all parsers share is in `exporter.parsing.common`.
 """
 
 from __future__ import annotations
@@ -16,22 +16,22 @@ import contextlib
 import math
 import re
 from collections import Counter
-from collections.abc import Callable, Mapping
-from typing import Any, Final, TypeGuard
+from collections.abc import Mapping
+from typing import Any
 
 from exporter.model import Job, TaskState
-from exporter.parsing.values import parse_duration, parse_size, parse_time
+from exporter.parsing.common import (
+    MAX_LABEL_CHARS,
+    first_error_entry,
+    is_object,
+    job_id,
+    label,
+    read_tasks,
+    read_times,
+)
+from exporter.parsing.values import parse_size
 
-__all__ = [
-    "MAX_LABEL_CHARS", "UNKNOWN", "is_object", "job_size_bytes", "parse_duration", "parse_job", "parse_size",
-    "parse_time", "read_value",
-]
-
-# Label value for a field Azure did not send or sent unreadable; a label value is never empty.
-UNKNOWN: Final = "unknown"
-
-# Error codes and titles become label values; Azure's messages can run to paragraphs.
-MAX_LABEL_CHARS: Final = 200
+__all__ = ["job_size_bytes", "parse_job"]
 
 def job_size_bytes(properties: Mapping[str, Any], errors: Counter[str]) -> float | None:
     """The job's size in bytes from its `extendedInfo`, which only single-job GETs carry.
@@ -91,8 +91,8 @@ def parse_job(raw: Mapping[str, Any], errors: Counter[str]) -> Job | None:
     "unknown", not counted (both are optional in Azure's schema), unreadable → counted. Unknown
     statuses and operations pass through verbatim.
 
-    `duration` missing or unreadable falls back to endTime - startTime when both are known and in
-    order; a missing `endTime` (a job still running) is not an error. `errorDetails[0]` gives
+    `duration` missing or unreadable is endTime - startTime when both are known and in order; a
+    missing `endTime` (a job still running) is not an error. `errorDetails[0]` gives
     `error_code` (a number becomes its decimal string) and `error_title` (`errorTitle`; without
     one, as file-share errors come, the code, else the first clause of `errorString`), both cut to
     MAX_LABEL_CHARS. `has_details` means `extendedInfo` was sent.
@@ -102,58 +102,28 @@ def parse_job(raw: Mapping[str, Any], errors: Counter[str]) -> Job | None:
     errorDetails, extendedInfo, propertyBag, Backup Size, Data Transferred (in MB),
     dataTransferredInBytes, progressPercentage, tasksList.
     """
-    # The hot path of every poll (100,000 jobs): well-formed values are read inline, and only
-    # missing or odd ones go through the helpers below.
+    # The hot path of every poll (100,000 jobs): well-formed values are read inline.
     if not is_object(raw):
         errors["job"] += 1
         return None
-    job_id = raw.get("name")
-    if type(job_id) is not str or not job_id:
-        job_id = _job_id_from_id(raw, job_id, errors)
-        if job_id is None:
+    name = raw.get("name")
+    if type(name) is not str or not name:
+        name = job_id(raw, errors)
+        if name is None:
             errors["id"] += 1
             return None
     props = raw.get("properties")
     if type(props) is not dict and not isinstance(props, Mapping):
         errors["properties"] += 1
         props = {}
-    get = props.get
-
-    item = get("entityFriendlyName")
-    if type(item) is not str or not item:
-        item = _label(item, "entityFriendlyName", errors, required=True)
-    management = get("backupManagementType")
-    if type(management) is not str or not management:
-        management = _label(management, "backupManagementType", errors, required=False)
-    operation = get("operation")
-    if type(operation) is not str or not operation:
-        operation = _label(operation, "operation", errors, required=False)
-    status = get("status")
-    if type(status) is not str or not status:
-        status = _label(status, "status", errors, required=True)
-
+    item, management, operation, status = _labels(props, errors)
     start, end, duration = read_times(props, errors)
-
-    error_code = error_title = None
-    details = get("errorDetails")
-    if details is not None:
-        error_code, error_title = _first_error(details, errors)
-
-    size = progress = None
-    tasks: tuple[TaskState, ...] = ()
-    extended = get("extendedInfo")
-    if extended is not None:
-        if is_object(extended):
-            size = _size_from_extended_info(extended, errors)
-            progress = _progress(extended.get("progressPercentage"), errors)
-            task_list = extended.get("tasksList")
-            if task_list is not None:
-                tasks = read_tasks(task_list, errors, field="tasksList", keys=("taskId", "status"))
-        else:
-            errors["extendedInfo"] += 1
-
+    details = props.get("errorDetails")
+    error_code, error_title = (None, None) if details is None else _first_error(details, errors)
+    extended = props.get("extendedInfo")
+    size, progress, tasks = (None, None, ()) if extended is None else _from_extended_info(extended, errors)
     return Job(
-        job_id,
+        name,
         item,
         management,
         operation,
@@ -170,98 +140,38 @@ def parse_job(raw: Mapping[str, Any], errors: Counter[str]) -> Job | None:
     )
 
 
-def read_times(props: Mapping[str, Any], errors: Counter[str]) -> tuple[float | None, float | None, float | None]:
-    """startTime, endTime and duration of a job of either vault kind; a missing duration is the
-    time between start and end when both are known."""
-    start = read_value(props.get("startTime"), parse_time, "startTime", errors)
-    end = read_value(props.get("endTime"), parse_time, "endTime", errors)
-    duration = read_value(props.get("duration"), parse_duration, "duration", errors)
-    if duration is None and start is not None and end is not None and end >= start:
-        duration = end - start
-    return start, end, duration
+def _labels(props: Mapping[str, Any], errors: Counter[str]) -> tuple[str, str, str, str]:
+    """entityFriendlyName, backupManagementType, operation and status (see `parse_job`)."""
+    get = props.get
+    item = get("entityFriendlyName")
+    if type(item) is not str or not item:
+        item = label(item, "entityFriendlyName", errors, required=True)
+    management = get("backupManagementType")
+    if type(management) is not str or not management:
+        management = label(management, "backupManagementType", errors, required=False)
+    operation = get("operation")
+    if type(operation) is not str or not operation:
+        operation = label(operation, "operation", errors, required=False)
+    status = get("status")
+    if type(status) is not str or not status:
+        status = label(status, "status", errors, required=True)
+    return item, management, operation, status
 
 
-def read_value(
-    value: object, parse: Callable[[object], float | None], field: str, errors: Counter[str]
-) -> float | None:
-    """One value through its parser; unreadable means counted under its field and left out.
-    Shared by every job parser (Recovery Services, Data Protection)."""
-    if value is None:
-        return None
-    try:
-        return parse(value)
-    except ValueError:
-        errors[field] += 1
-        return None
-
-
-def is_object(value: object) -> TypeGuard[Mapping[str, Any]]:
-    # json.loads gives dicts; the exact-type test skips the slower ABC check for them.
-    return type(value) is dict or isinstance(value, Mapping)
-
-
-def _job_id_from_id(raw: Mapping[str, Any], name: object, errors: Counter[str]) -> str | None:
-    if name is not None and name != "":
-        errors["name"] += 1
-    resource_id = raw.get("id")
-    if isinstance(resource_id, str):
-        # ".../backupJobs/{name}"; a trailing slash is tolerated.
-        last = resource_id.rstrip("/").rpartition("/")[2]
-        if last:
-            return last
-    return None
-
-
-def _label(value: object, field: str, errors: Counter[str], *, required: bool) -> str:
-    if isinstance(value, str) and value:
-        return value
-    if required or (value is not None and value != ""):
-        errors[field] += 1
-    return UNKNOWN
-
-
-def first_error_entry(details: object, errors: Counter[str]) -> Mapping[str, Any] | None:
-    """The first object of an `errorDetails` list (both vault kinds send one); None when there is
-    none, and a list or entry that is not what it should be is counted as `errorDetails`."""
-    if not isinstance(details, list):
-        errors["errorDetails"] += 1
-        return None
-    if not details:
-        return None
-    first = details[0]
-    if not is_object(first):
-        errors["errorDetails"] += 1
-        return None
-    return first
-
-
-def read_tasks(
-    task_list: object,
-    errors: Counter[str],
-    *,
-    field: str,
-    keys: tuple[str, str],
-    status_of: Callable[[str], str] = str.strip,
-) -> tuple[TaskState, ...]:
-    """A job's task list as (name, status) pairs, read from the `keys` of each entry: a task
-    without a name is dropped, one without a status is "unknown"; either is counted as `field`."""
-    if not isinstance(task_list, list):
-        errors[field] += 1
-        return ()
-    tasks = []
-    for task in task_list:
-        if not is_object(task):
-            errors[field] += 1
-            continue
-        name, status = task.get(keys[0]), task.get(keys[1])
-        if not (isinstance(name, str) and name.strip()):
-            errors[field] += 1
-            continue
-        if not (isinstance(status, str) and status.strip()):
-            errors[field] += 1
-            status = UNKNOWN
-        tasks.append(TaskState(" ".join(name.split()), status_of(status)))
-    return tuple(tasks)
+def _from_extended_info(
+    extended: object, errors: Counter[str]
+) -> tuple[float | None, float | None, tuple[TaskState, ...]]:
+    """Size, progress and tasks from a single-job GET's `extendedInfo`."""
+    if not is_object(extended):
+        errors["extendedInfo"] += 1
+        return None, None, ()
+    size = _size_from_extended_info(extended, errors)
+    progress = _progress(extended.get("progressPercentage"), errors)
+    task_list = extended.get("tasksList")
+    tasks: tuple[TaskState, ...] = ()
+    if task_list is not None:
+        tasks = read_tasks(task_list, errors, field="tasksList", keys=("taskId", "status"))
+    return size, progress, tasks
 
 
 def _first_error(details: object, errors: Counter[str]) -> tuple[str | None, str | None]:

@@ -12,7 +12,7 @@ protectedItemHealthStatus and lastBackupErrorDetail) and
 `AzureFileshareProtectedItem` (friendlyName, protectionState, lastBackupStatus, lastBackupTime — no
 healthStatus). Example body: examples/2025-02-01/AzureIaasVm/BackupProtectedItems_List.json.
 
-As in `exporter.jobs`, nothing here raises on JSON: each value present but unreadable is counted in
+As in `exporter.parsing.jobs`, nothing here raises on JSON: each value present but unreadable is counted in
 a caller-supplied `Counter` under its JSON field name (feeding
 `azure_backup_exporter_parse_errors_total{field}`) and left out; unknown enum values pass through.
 """
@@ -23,8 +23,8 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any, Final, NamedTuple
 
-from exporter.parsing.jobs import MAX_LABEL_CHARS, UNKNOWN
-from exporter.parsing.values import parse_time
+from exporter.parsing.common import MAX_LABEL_CHARS, UNKNOWN, label, last_segment
+from exporter.parsing.values import parse_azure_duration, parse_time
 
 __all__ = [
     "HEALTH_STATUSES",
@@ -77,6 +77,13 @@ class ProtectedItem(NamedTuple):
     container_name: str = ""
     source_resource_id: str = ""
     last_error: str | None = None  # workload items: lastBackupErrorDetail.code, None when "Success"
+    # Soft-deleted items (isScheduledForDeferredDelete): when the delete happened
+    # (deferredDeleteTimeInUTC) and how long until the purge (deferredDeleteTimeRemaining, seconds,
+    # as of the listing). Az PowerShell's DateOfPurge reads the two the same way (Az.RecoveryServices
+    # release notes: "use the remaining deferred delete window returned by the service instead of a
+    # fixed value of 14 days"). Both None for an item not scheduled for deletion.
+    deferred_delete_time: float | None = None
+    deferred_delete_remaining: float | None = None
 
 
 def health_values(item: ProtectedItem) -> tuple[str, ...]:
@@ -120,7 +127,7 @@ def parse_protected_item(raw: object, errors: Counter[str]) -> ProtectedItem | N
     Error fields: protectedItem, properties, friendlyName, protectionState, protectedItemType,
     backupManagementType, workloadType, healthStatus, protectedItemHealthStatus, lastBackupStatus,
     lastBackupTime, lastRecoveryPoint, policyName, policyId, containerName, sourceResourceId,
-    lastBackupErrorDetail.
+    lastBackupErrorDetail, deferredDeleteTimeInUTC, deferredDeleteTimeRemaining.
     """
     if not isinstance(raw, Mapping):
         errors["protectedItem"] += 1
@@ -129,17 +136,18 @@ def parse_protected_item(raw: object, errors: Counter[str]) -> ProtectedItem | N
     if not isinstance(props, Mapping):
         errors["properties"] += 1
         props = {}
-    management = _label(props, "backupManagementType", errors, required=False)
+    management = label(props.get("backupManagementType"), "backupManagementType", errors, required=False)
     item = item_label(props, management, errors)
     if item == UNKNOWN and isinstance(raw.get("name"), str) and raw["name"]:
         item = raw["name"].rpartition(";")[2] or UNKNOWN
     workload = management == _WORKLOAD
+    deleted, remaining = _deferred_delete(props, errors)
     return ProtectedItem(
         item=item,
         backup_management_type=management,
-        protected_item_type=_label(props, "protectedItemType", errors, required=True),
-        workload_type=_label(props, "workloadType", errors, required=False),
-        protection_state=_label(props, "protectionState", errors, required=True),
+        protected_item_type=label(props.get("protectedItemType"), "protectedItemType", errors, required=True),
+        workload_type=label(props.get("workloadType"), "workloadType", errors, required=False),
+        protection_state=label(props.get("protectionState"), "protectionState", errors, required=True),
         health_status=_optional_text(props, "protectedItemHealthStatus" if workload else "healthStatus", errors),
         last_backup_status=_optional_text(props, "lastBackupStatus", errors),
         last_backup_time=_time(props, "lastBackupTime", errors),
@@ -148,7 +156,21 @@ def parse_protected_item(raw: object, errors: Counter[str]) -> ProtectedItem | N
         container_name=_optional_text(props, "containerName", errors) or "",
         source_resource_id=_optional_text(props, "sourceResourceId", errors) or "",
         last_error=_last_error(props, errors) if workload else None,
+        deferred_delete_time=deleted,
+        deferred_delete_remaining=remaining,
     )
+
+
+def _deferred_delete(props: Mapping[str, Any], errors: Counter[str]) -> tuple[float | None, float | None]:
+    """(deletion time, seconds to the purge) of an item scheduled for deferred delete; Nones otherwise."""
+    if props.get("isScheduledForDeferredDelete") is not True:
+        return None, None
+    try:
+        remaining = parse_azure_duration(props.get("deferredDeleteTimeRemaining"))
+    except ValueError:
+        errors["deferredDeleteTimeRemaining"] += 1
+        remaining = None
+    return _time(props, "deferredDeleteTimeInUTC", errors), remaining
 
 
 def _last_error(props: Mapping[str, Any], errors: Counter[str]) -> str | None:
@@ -162,15 +184,6 @@ def _last_error(props: Mapping[str, Any], errors: Counter[str]) -> str | None:
         return None
     code = code.strip()[:MAX_LABEL_CHARS]
     return None if code in ("", _NO_ERROR) else code
-
-
-def _label(props: Mapping[str, Any], field: str, errors: Counter[str], *, required: bool) -> str:
-    value = props.get(field)
-    if isinstance(value, str) and value:
-        return value
-    if required or (value is not None and value != ""):
-        errors[field] += 1
-    return UNKNOWN
 
 
 def _optional_text(props: Mapping[str, Any], field: str, errors: Counter[str]) -> str | None:
@@ -200,4 +213,4 @@ def _policy(props: Mapping[str, Any], errors: Counter[str]) -> str:
     if name:
         return name
     policy_id = _optional_text(props, "policyId", errors)
-    return policy_id.rstrip("/").rpartition("/")[2] if policy_id else ""
+    return last_segment(policy_id) if policy_id else ""

@@ -1,6 +1,6 @@
 """Azure's value formats: times, durations and sizes, each read in one place.
 
-Contract of the value parsers `parse_time`, `parse_duration` and `parse_size`:
+Contract of the value parsers `parse_time`, `parse_azure_duration` and `parse_size`:
 
 - absent input — `None` or a string that is blank — returns `None`;
 - present input that cannot be read (wrong type, bad syntax, NaN, infinite, negative) raises
@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from string import ascii_letters
 from typing import Final
 
-__all__ = ["parse_duration", "parse_size", "parse_time"]
+__all__ = ["parse_azure_duration", "parse_size", "parse_time"]
 
 _SECONDS_PER_DAY: Final = 86_400
 
@@ -94,7 +94,7 @@ def parse_time(value: object) -> float | None:
         raise ValueError(f"time out of range: {value[:40]!r}") from exc
 
 
-def parse_duration(value: object) -> float | None:
+def parse_azure_duration(value: object) -> float | None:
     """ISO 8601 (`PT41M17.9270278S`, `P1DT2H`, `PT0S`) or .NET TimeSpan (`00:20:23.0896697`,
     `1.02:03:04.5`, `1:02:03:04`) → seconds.
 

@@ -6,11 +6,12 @@ the jobs grouped by vault, and answers the other vaults from that batch while it
 poll of N vaults costs ceil(jobs / 1000) queries instead of N lists. Vault and job details still
 come from the Recovery Services API (`get_job`: the size is only in a job's details).
 
-The batch starts early enough for every vault: at the earliest of the asking vault's window and
-the window each other vault is predicted to ask for (the end of its previous window minus the
-poller's overlap, or its oldest job seen in progress). A vault whose window starts earlier after
-all (a vault discovered since, a prediction gone wrong) gets a query of its own, so the result
-never depends on the prediction, only the cost does.
+The batch starts early enough for every vault: at the earliest of the windows the poller is about
+to ask for (`prepare`, called before the polls start). A vault on its first window (just
+discovered) wants its whole lookback; while others poll on from their cursors, it is left out of
+the batch's start and gets a query of its own, so one new vault does not drag every vault back.
+A vault whose window starts before the batch for any reason gets its own query too, so the result
+never depends on the plan, only the cost does.
 
 A batch is fresh for min(interval / 2, 5 minutes) of the poller's clock, counted from the moment
 its query started: a vault served from it records its own (later) window end, and its next
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from exporter.azure.arm import ArmError
@@ -31,11 +32,9 @@ from exporter.azure.backup import RecoveryServicesApi
 from exporter.azure.resourcegraph import MAX_VAULTS_PER_QUERY, ResourceGraphApi, jobs_query, vault_id_of
 from exporter.model import RECOVERY_SERVICES, Job, VaultInfo, VaultRef
 from exporter.parsing.jobs import parse_job
+from exporter.polling.sources import Window
 
 MAX_BATCH_AGE = 300.0
-# The poller re-reads this much of each previous window (poller.WINDOW_OVERLAP_SECONDS); only
-# the prediction uses it.
-PREDICTED_OVERLAP = 600.0
 # The batch reaches this much further back than any window it was made for: vaults whose clock
 # was read a moment before the asking vault's still fall inside it.
 BATCH_SLACK = 60.0
@@ -57,7 +56,7 @@ class ResourceGraphSource:
         self,
         graph: ResourceGraphApi,
         api: RecoveryServicesApi,
-        polled_vaults: Callable[[], Iterable[VaultRef]],
+        polled_vaults: Callable[[], Iterable[VaultRef]],  # the vaults of the latest discovery
         *,
         interval: float,
         operations: Sequence[str] = (),
@@ -69,11 +68,14 @@ class ResourceGraphSource:
         self._operations = frozenset(operations)
         self._lock = threading.Lock()  # held while a batch is queried: the others wait for it
         self._batch: _Batch | None = None
-        self._seen_lock = threading.Lock()
-        self._seen: dict[str, tuple[float, float | None]] = {}  # vault -> (window end, oldest in progress)
+        # The windows of the polls the poller last started, by lowercase vault id; replaced whole.
+        self._windows: dict[str, Window] = {}
 
     def list_vaults(self, subscription_id: str) -> list[VaultInfo]:
         return self._api.list_vaults(subscription_id)
+
+    def prepare(self, windows: Mapping[VaultRef, Window]) -> None:
+        self._windows = {ref.resource_id.lower(): window for ref, window in windows.items() if ref.kind == self.kind}
 
     def get_job(self, vault: VaultRef, job_id: str, errors: Counter[str]) -> Job | None:
         return parse_job(self._api.get_job(vault, job_id), errors)
@@ -83,15 +85,11 @@ class ResourceGraphSource:
         batch = self._batch_for(vault, key, start, end, errors)
         found = batch.jobs.get(key, []) if batch is not None else self._query([vault], start, errors).get(key, [])
         allowed = self._operations
-        jobs = [
+        return [
             job
             for job in found
             if (job.start_time is None or start <= job.start_time <= end) and (not allowed or job.operation in allowed)
         ]
-        running = [job.start_time for job in jobs if not job.finished and job.start_time is not None]
-        with self._seen_lock:
-            self._seen[key] = (end, min(running) if running else None)
-        return jobs
 
     def _batch_for(self, vault: VaultRef, key: str, start: float, end: float, errors: Counter[str]) -> _Batch | None:
         """The batch that answers this vault (querying one if none is fresh); None: query it alone."""
@@ -109,13 +107,12 @@ class ResourceGraphSource:
     def _new_batch(self, vault: VaultRef, key: str, start: float, end: float, errors: Counter[str]) -> _Batch:
         refs = {ref.resource_id.lower(): ref for ref in self._polled_vaults() if ref.kind == self.kind}
         refs[key] = vault
-        with self._seen_lock:
-            self._seen = {k: v for k, v in self._seen.items() if k in refs}
-            predicted = [_predicted_start(*seen) for k, seen in self._seen.items() if k != key]
-            known = key in self._seen
-        # A vault asking for the first time while the others are known (one just discovered)
-        # wants its whole lookback: that is its own query, not every vault's.
-        since = min([start, *predicted] if known or not predicted else predicted) - BATCH_SLACK
+        windows = {k: w for k, w in self._windows.items() if k in refs}
+        windows.setdefault(key, Window(start, end))  # asked without a plan: its own window counts
+        # A vault on its first window while others poll on (one just discovered) wants its whole
+        # lookback: that is its own query, not every vault's.
+        later = [w.start for w in windows.values() if not w.first]
+        since = min(later or [w.start for w in windows.values()]) - BATCH_SLACK
         try:
             jobs = self._query(list(refs.values()), since, errors)
         except ArmError as exc:
@@ -146,12 +143,6 @@ class ResourceGraphSource:
         for jobs in by_vault.values():
             jobs.sort(key=_newest_first)
         return by_vault
-
-
-def _predicted_start(end: float, oldest_running: float | None) -> float:
-    """Where the poller's next window of a vault starts, judging by its previous one."""
-    start = end - PREDICTED_OVERLAP
-    return start if oldest_running is None else min(start, oldest_running - 1.0)
 
 
 def _newest_first(job: Job) -> float:

@@ -3,12 +3,15 @@
 Jobs only show items that run jobs. An item whose backups never start — protection configured but
 never run, a policy whose schedule was removed, backups suspended — produces no job at all, so the
 job poller cannot see it; the vault's protected-item list can. One paged request per vault per
-inventory interval (`GET …/backupProtectedItems`, plus one per further page its nextLinks lead to).
+inventory interval (`GET …/backupProtectedItems`, plus one per further page its nextLinks lead to),
+and one for its backup policies (`GET …/backupPolicies`), which give each item its expected backup
+interval (`exporter.parsing.policies`). Backup vaults, when a `DataProtectionApi` is given: one
+`GET …/backupInstances` and one `GET …/backupPolicies` per vault per interval.
 
-Runs in its own thread beside the job poller (`exporter.poller`), which it does not touch: it takes
-the vaults from the job poller's last published snapshot (discovery stays in one place), keeps its
-own store, and hands its snapshot to the same publisher. A vault whose inventory fails keeps its
-last good items and shows `azure_backup_exporter_inventory_up 0`.
+Runs in its own thread beside the job poller (`exporter.polling.job_poller`), which it does not
+touch: it reads the vaults of the job poller's latest discovery (`exporter.polling.discovery`:
+discovery stays in one place), keeps its own store, and hands its snapshot to the same publisher.
+A vault whose inventory fails keeps its last good items and shows `azure_backup_exporter_inventory_up 0`.
 """
 
 from __future__ import annotations
@@ -17,13 +20,16 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 from exporter.azure.arm import ArmError
 from exporter.azure.backup import RecoveryServicesApi
+from exporter.azure.dataprotection import DataProtectionApi
 from exporter.azure.telemetry import ApiTelemetry
-from exporter.model import RECOVERY_SERVICES, VaultRef
+from exporter.model import BACKUP_VAULT, RECOVERY_SERVICES, VaultRef
+from exporter.parsing.backup_instances import parse_backup_instance
+from exporter.parsing.policies import Policy, parse_dpp_policy, parse_rsv_policy
 from exporter.parsing.protected_items import ProtectedItem, parse_protected_item
 from exporter.store.inventory_store import InventorySnapshot, InventoryStore
 
@@ -31,7 +37,9 @@ log = logging.getLogger(__name__)
 
 # How often the thread looks for due vaults, and notices a stop request while a batch is running.
 WAKE_SECONDS = 1.0
-Listing = tuple[list[ProtectedItem] | None, Counter[str]]
+Listing = tuple[list[ProtectedItem] | None, list[Policy], Counter[str]]
+Pages = Callable[[VaultRef], Iterable[list[object]]]
+Parser = Callable[[object, Counter[str]], object]
 
 
 class InventoryPoller:
@@ -46,18 +54,20 @@ class InventoryPoller:
         publish: Callable[[InventorySnapshot], object],
         concurrency: int = 4,
         monotonic: Callable[[], float] = time.monotonic,
+        dpp_api: DataProtectionApi | None = None,
     ) -> None:
         self._api = api
+        self._dpp_api = dpp_api  # None: backup vaults are not inventoried
+        self._kinds = (RECOVERY_SERVICES,) if dpp_api is None else (RECOVERY_SERVICES, BACKUP_VAULT)
         self._store = store
         self._interval = interval
-        self._vaults = vaults  # the monitored vaults, as the job poller last published them
+        self._vaults = vaults  # the monitored vaults, as the job poller's latest discovery found them
         self._telemetry = telemetry
         self._publish = publish
         self._monotonic = monotonic
         # The ARM client bounds the requests on the wire across both pollers; these threads only wait.
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="inventory")
         self._next: dict[VaultRef, float] = {}
-        self.inventories_completed = 0
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -80,7 +90,7 @@ class InventoryPoller:
         Returns how many vaults were listed. A stop request abandons the batch unpublished: the
         requests in flight end with the ARM client, and nothing half-done reaches the scrape.
         """
-        refs = sorted(ref for ref in self._vaults() if ref.kind == RECOVERY_SERVICES)
+        refs = sorted(ref for ref in self._vaults() if ref.kind in self._kinds)
         left = set(self._next) - set(refs)
         self._next = {ref: self._next.get(ref, -1.0) for ref in refs}
         self._store.set_vaults(refs)
@@ -95,24 +105,38 @@ class InventoryPoller:
             if stop is not None and stop.is_set():
                 return 0
         for future, ref in futures.items():
-            items, errors = future.result()  # _list catches what Azure can throw
+            items, policies, errors = future.result()  # _list catches what Azure can throw
             self._telemetry.add_parse_errors(errors)
-            self._store.record(ref, items)
-            self.inventories_completed += 1
+            self._store.record(ref, items, policies)
         if due or left:  # a vault that left takes its series along at once
             self._publish(self._store.snapshot())
         return len(due)
 
     def _list(self, ref: VaultRef) -> Listing:
         errors: Counter[str] = Counter()
-        items: list[ProtectedItem] = []
+        if ref.kind == BACKUP_VAULT and self._dpp_api is not None:
+            lists: tuple[tuple[Pages, Parser], tuple[Pages, Parser]] = (
+                (self._dpp_api.list_backup_instances, parse_backup_instance),
+                (self._dpp_api.list_policies, parse_dpp_policy),
+            )
+        else:
+            lists = (
+                (self._api.list_protected_items, parse_protected_item),
+                (self._api.list_policies, parse_rsv_policy),
+            )
         try:
-            for page in self._api.list_protected_items(ref):
-                for raw in page:
-                    item = parse_protected_item(raw, errors)
-                    if item is not None:
-                        items.append(item)
+            (items_pages, parse_item), (policy_pages, parse_policy) = lists
+            items = [item for item in _parsed(items_pages(ref), parse_item, errors) if isinstance(item, ProtectedItem)]
+            policies = [p for p in _parsed(policy_pages(ref), parse_policy, errors) if isinstance(p, Policy)]
         except ArmError as exc:
             log.warning("inventory of vault %s failed: %s", ref, exc)
-            return None, errors
-        return items, errors
+            return None, [], errors
+        return items, policies, errors
+
+
+def _parsed(pages: Iterable[list[object]], parse: Parser, errors: Counter[str]) -> Iterator[object]:
+    for page in pages:
+        for raw in page:
+            parsed = parse(raw, errors)
+            if parsed is not None:
+                yield parsed

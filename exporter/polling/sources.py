@@ -8,8 +8,8 @@ schedule.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple, Protocol
 
 from exporter.azure.backup import RecoveryServicesApi
 from exporter.azure.dataprotection import DataProtectionApi
@@ -18,8 +18,21 @@ from exporter.parsing.dpp_jobs import parse_dpp_job, start_time
 from exporter.parsing.jobs import parse_job
 
 
+class Window(NamedTuple):
+    """The jobs one poll of a vault asks for: those that started in [start, end]."""
+
+    start: float
+    end: float
+    first: bool = False  # the vault's first window since the exporter started on it: the whole lookback
+
+
 class JobSource(Protocol):
     kind: str  # the VaultRef.kind it serves
+
+    def prepare(self, windows: Mapping[VaultRef, Window]) -> None:
+        """The windows the polls about to start will ask for, before the first asks: a source
+        that answers many vaults with one query plans it from them."""
+        ...
 
     def list_vaults(self, subscription_id: str) -> list[VaultInfo]:
         """Every vault of this kind in the subscription (raises ArmError)."""
@@ -43,6 +56,9 @@ class RecoveryServicesSource:
 
     def list_vaults(self, subscription_id: str) -> list[VaultInfo]:
         return self._api.list_vaults(subscription_id)
+
+    def prepare(self, windows: Mapping[VaultRef, Window]) -> None:
+        pass  # one list per vault: nothing to plan
 
     def list_jobs(self, vault: VaultRef, start: float, end: float, errors: Counter[str]) -> list[Job]:
         allowed = self._operations
@@ -70,6 +86,9 @@ class DataProtectionSource:
 
     def list_vaults(self, subscription_id: str) -> list[VaultInfo]:
         return self._api.list_vaults(subscription_id)
+
+    def prepare(self, windows: Mapping[VaultRef, Window]) -> None:
+        pass  # one list per vault: nothing to plan
 
     def list_jobs(self, vault: VaultRef, start: float, end: float, errors: Counter[str]) -> list[Job]:
         allowed = self._operations

@@ -6,25 +6,29 @@ resource types (Data Protection vaults, Resource Graph) add a function and a row
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import re
 import zlib
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
-from urllib.parse import quote_plus, unquote
+from urllib.parse import unquote
 
 from exporter.simulator import wire
-from exporter.simulator.resources import Vault
-from exporter.simulator.routing import Request, Response, Route, arm_error, json_response, route
+from exporter.simulator.routing import Host, Request, Response, Route, arm_error, json_response, route
 from exporter.simulator.schedule import to_ticks
 from exporter.simulator.spec import NO_FILTER, JobFilter
-
-if TYPE_CHECKING:
-    from exporter.simulator.server import Simulator
+from exporter.simulator.vaults import (
+    SUBSCRIPTION_PATH,
+    VAULT_PATH,
+    VAULTS_PATH,
+    BadRequestError,
+    escape,
+    offset_paging,
+    page_response,
+    read_skiptoken,
+    skiptoken,
+    subscription_missing,
+    vault_or_404,
+)
 
 # Recorded nextLinks of backupJobs carry an old api-version and a lowercase %24skiptoken
 # (rsv_ListJobsWithStartTimeAndEndTimeFilters): clients must put their own version back.
@@ -40,10 +44,6 @@ _FILTER_FIELDS = {
     "operation": "operation",
     "backupmanagementtype": "backup_management_type",
 }
-
-
-class BadRequestError(ValueError):
-    """A request the real API would refuse with 400; the message goes in the ARM error body."""
 
 
 @dataclass(frozen=True)
@@ -91,83 +91,20 @@ def parse_job_filter(text: str) -> JobQuery:
     return JobQuery(start, end, job_filter)
 
 
-def _skiptoken(*fields: int) -> str:
-    # Standard base64 so that the token carries '+', '/' and '=': a client that decodes and
-    # re-encodes the nextLink carelessly breaks it, as it would break Azure's.
-    return base64.b64encode(":".join(str(f) for f in fields).encode()).decode()
+def list_subscriptions(sim: Host, request: Request, _match: re.Match[str]) -> Response:
+    return offset_paging(sim, request, [wire.subscription_body(s) for s in sim.estate.subscriptions])
 
 
-def _read_skiptoken(token: str, count: int) -> list[int]:
-    try:
-        fields = [int(part) for part in base64.b64decode(token, validate=True).decode().split(":")]
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise BadRequestError("the skip token is invalid") from None
-    if len(fields) != count or min(fields) < 0:
-        raise BadRequestError("the skip token is invalid")
-    return fields
-
-
-def _escape(value: str) -> str:
-    # .NET's UrlEncode: '+' for spaces and lowercase hex, as in the recorded nextLink.
-    return re.sub(r"%[0-9A-F]{2}", lambda m: m[0].lower(), quote_plus(value, safe=""))
-
-
-def _page(sim: Simulator, request: Request, texts: list[str], link_query: str | None) -> Response:
-    body = '{"value":[' + ",".join(texts) + "]"
-    if link_query is not None:
-        body += ',"nextLink":' + json.dumps(f"{sim.url}{request.path}?{link_query}")
-    return Response(200, (body + "}").encode())
-
-
-def _offset_paging(sim: Simulator, request: Request, bodies: Sequence[dict[str, Any]]) -> Response:
-    size = sim.estate.spec.page_size
-    token = request.query.get("$skiptoken")
-    try:
-        offset = _read_skiptoken(token, 1)[0] if token else 0
-    except BadRequestError as error:
-        return arm_error(400, "InvalidSkipToken", str(error))
-    texts = [json.dumps(body, separators=(",", ":")) for body in bodies[offset : offset + size]]
-    more = offset + size < len(bodies)
-    api_version = _escape(request.query["api-version"])
-    link = f"api-version={api_version}&%24skiptoken={_escape(_skiptoken(offset + size))}" if more else None
-    return _page(sim, request, texts, link)
-
-
-def list_subscriptions(sim: Simulator, request: Request, _match: re.Match[str]) -> Response:
-    return _offset_paging(sim, request, [wire.subscription_body(s) for s in sim.estate.subscriptions])
-
-
-def _subscription_missing(sim: Simulator, subscription_id: str) -> Response | None:
-    if sim.estate.subscription(subscription_id) is None:
-        return arm_error(404, "SubscriptionNotFound", f"The subscription '{subscription_id}' could not be found.")
-    return None
-
-
-def list_vaults(sim: Simulator, request: Request, match: re.Match[str]) -> Response:
+def list_vaults(sim: Host, request: Request, match: re.Match[str]) -> Response:
     subscription_id = unquote(match["sub"])
-    missing = _subscription_missing(sim, subscription_id)
+    missing = subscription_missing(sim, subscription_id)
     if missing is not None:
         return missing
-    return _offset_paging(sim, request, [wire.vault_body(v) for v in sim.estate.vaults_in(subscription_id)])
+    return offset_paging(sim, request, [wire.vault_body(v) for v in sim.estate.vaults_in(subscription_id)])
 
 
-def _vault_or_404(sim: Simulator, match: re.Match[str]) -> Vault | Response:
-    subscription_id, group, name = unquote(match["sub"]), unquote(match["rg"]), unquote(match["vault"])
-    missing = _subscription_missing(sim, subscription_id)
-    if missing is not None:
-        return missing
-    vault = sim.estate.find_vault(subscription_id, group, name)
-    if vault is None:
-        message = (
-            f"The Resource 'Microsoft.RecoveryServices/vaults/{name}' under resource group '{group}' "
-            "was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix"
-        )
-        return arm_error(404, "ResourceNotFound", message)
-    return vault
-
-
-def list_jobs(sim: Simulator, request: Request, match: re.Match[str]) -> Response:
-    vault = _vault_or_404(sim, match)
+def list_jobs(sim: Host, request: Request, match: re.Match[str]) -> Response:
+    vault = vault_or_404(sim, match)
     if isinstance(vault, Response):
         return vault
     estate = sim.estate
@@ -178,7 +115,7 @@ def list_jobs(sim: Simulator, request: Request, match: re.Match[str]) -> Respons
     token = request.query.get("$skiptoken")
     try:
         query = parse_job_filter(filter_text) if filter_text else JobQuery(None, None, NO_FILTER)
-        as_of, offset, token_fingerprint = _read_skiptoken(token, 3) if token else (estate.now(), 0, fingerprint)
+        as_of, offset, token_fingerprint = read_skiptoken(token, 3) if token else (estate.now(), 0, fingerprint)
         if token_fingerprint != fingerprint:
             raise BadRequestError("the skip token does not belong to this query")  # noqa: TRY301 - one 400 path
     except BadRequestError as error:
@@ -193,13 +130,13 @@ def list_jobs(sim: Simulator, request: Request, match: re.Match[str]) -> Respons
     if offset + size < len(keys):
         link = f"api-version={NEXT_LINK_API_VERSION}"
         if filter_text:
-            link += f"&%24filter={_escape(filter_text)}"
-        link += f"&%24skiptoken={_escape(_skiptoken(as_of, offset + size, fingerprint))}"
-    return _page(sim, request, texts, link)
+            link += f"&%24filter={escape(filter_text)}"
+        link += f"&%24skiptoken={escape(skiptoken(as_of, offset + size, fingerprint))}"
+    return page_response(sim, request, texts, link)
 
 
-def get_job(sim: Simulator, request: Request, match: re.Match[str]) -> Response:
-    vault = _vault_or_404(sim, match)
+def get_job(sim: Host, request: Request, match: re.Match[str]) -> Response:
+    vault = vault_or_404(sim, match)
     if isinstance(vault, Response):
         return vault
     job_name = unquote(match["job"])
@@ -210,13 +147,9 @@ def get_job(sim: Simulator, request: Request, match: re.Match[str]) -> Response:
     return json_response(200, sim.estate.renderer.details(vault, *found, dialect))
 
 
-_SUBSCRIPTION = r"/subscriptions/(?P<sub>[^/]+)"
-_VAULTS = r"/providers/Microsoft\.RecoveryServices/vaults"
-_VAULT = _SUBSCRIPTION + r"/resourceGroups/(?P<rg>[^/]+)" + _VAULTS + r"/(?P<vault>[^/]+)"
-
 ROUTES: list[Route] = [
     route("GET", r"/subscriptions/?", "list_subscriptions", list_subscriptions),
-    route("GET", _SUBSCRIPTION + _VAULTS + "/?", "list_vaults", list_vaults),
-    route("GET", _VAULT + r"/backupJobs/?", "list_jobs", list_jobs),
-    route("GET", _VAULT + r"/backupJobs/(?P<job>[^/]+)", "get_job", get_job),
+    route("GET", SUBSCRIPTION_PATH + VAULTS_PATH + "/?", "list_vaults", list_vaults),
+    route("GET", VAULT_PATH + r"/backupJobs/?", "list_jobs", list_jobs),
+    route("GET", VAULT_PATH + r"/backupJobs/(?P<job>[^/]+)", "get_job", get_job),
 ]

@@ -6,13 +6,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from exporter.simulator.faults import Fault
-from exporter.simulator.routing import CONTROL, Request, Response, Route, json_response, route
-
-if TYPE_CHECKING:
-    from exporter.simulator.server import Simulator
+from exporter.simulator.routing import CONTROL, Host, Request, Response, Route, json_response, route
 
 
 def _json_body(request: Request) -> Any:
@@ -23,11 +20,11 @@ def _bad(message: str) -> Response:
     return json_response(400, {"error": message})
 
 
-def list_faults(sim: Simulator, _request: Request, _match: re.Match[str]) -> Response:
+def list_faults(sim: Host, _request: Request, _match: re.Match[str]) -> Response:
     return json_response(200, [dataclasses.asdict(fault) for fault in sim.faults.active()])
 
 
-def add_faults(sim: Simulator, request: Request, _match: re.Match[str]) -> Response:
+def add_faults(sim: Host, request: Request, _match: re.Match[str]) -> Response:
     """Body: one fault object or a list of them, with Fault's field names."""
     try:
         payload = _json_body(request)
@@ -35,25 +32,25 @@ def add_faults(sim: Simulator, request: Request, _match: re.Match[str]) -> Respo
     except (ValueError, TypeError) as error:  # JSONDecodeError and re.error are ValueErrors
         return _bad(str(error))
     for fault in faults:
-        sim.add_fault(fault)
+        sim.faults.add(fault)
     return json_response(200, {"active": len(sim.faults.active())})
 
 
-def clear_faults(sim: Simulator, _request: Request, _match: re.Match[str]) -> Response:
-    sim.clear_faults()
+def clear_faults(sim: Host, _request: Request, _match: re.Match[str]) -> Response:
+    sim.faults.clear()
     return json_response(200, {"active": 0})
 
 
-def list_requests(sim: Simulator, _request: Request, _match: re.Match[str]) -> Response:
+def list_requests(sim: Host, _request: Request, _match: re.Match[str]) -> Response:
     return json_response(200, [dataclasses.asdict(recorded) for recorded in sim.requests()])
 
 
-def reset_requests(sim: Simulator, _request: Request, _match: re.Match[str]) -> Response:
+def reset_requests(sim: Host, _request: Request, _match: re.Match[str]) -> Response:
     sim.reset_requests()
     return json_response(200, {"recorded": 0})
 
 
-def set_latency(sim: Simulator, request: Request, _match: re.Match[str]) -> Response:
+def set_latency(sim: Host, request: Request, _match: re.Match[str]) -> Response:
     """Body: {"latency": seconds} or a bare number."""
     try:
         payload = _json_body(request)
@@ -66,12 +63,12 @@ def set_latency(sim: Simulator, request: Request, _match: re.Match[str]) -> Resp
     return json_response(200, {"latency": sim.latency})
 
 
-def revoke_tokens(sim: Simulator, _request: Request, _match: re.Match[str]) -> Response:
+def revoke_tokens(sim: Host, _request: Request, _match: re.Match[str]) -> Response:
     sim.revoke_tokens()
     return json_response(200, {"revoked": True})
 
 
-def list_vaults(sim: Simulator, _request: Request, _match: re.Match[str]) -> Response:
+def list_vaults(sim: Host, _request: Request, _match: re.Match[str]) -> Response:
     vaults = [
         {
             "subscription_id": v.subscription_id,

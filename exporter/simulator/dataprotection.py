@@ -11,21 +11,13 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote, unquote
 
 from exporter.simulator import dpp_wire
-from exporter.simulator.dpp_estate import BackupVault
-from exporter.simulator.routing import Request, Response, Route, arm_error, json_response, route
-
-if TYPE_CHECKING:
-    from exporter.simulator.server import Simulator
-
-
-def _subscription_missing(sim: Simulator, subscription_id: str) -> Response | None:
-    if sim.estate.subscription(subscription_id) is None:
-        return arm_error(404, "SubscriptionNotFound", f"The subscription '{subscription_id}' could not be found.")
-    return None
+from exporter.simulator.resources import BackupVault
+from exporter.simulator.routing import Host, Request, Response, Route, arm_error, json_response, route
+from exporter.simulator.vaults import SUBSCRIPTION_PATH, subscription_missing
 
 
 def _vault_body(vault: BackupVault) -> dict[str, Any]:
@@ -45,18 +37,18 @@ def _vault_body(vault: BackupVault) -> dict[str, Any]:
     }
 
 
-def list_backup_vaults(sim: Simulator, _request: Request, match: re.Match[str]) -> Response:
+def list_backup_vaults(sim: Host, _request: Request, match: re.Match[str]) -> Response:
     subscription_id = unquote(match["sub"])
-    missing = _subscription_missing(sim, subscription_id)
+    missing = subscription_missing(sim, subscription_id)
     if missing is not None:
         return missing
     vaults = sim.estate.data_protection.vaults_in(subscription_id)
     return json_response(200, {"value": [_vault_body(vault) for vault in vaults]})
 
 
-def _vault_or_404(sim: Simulator, match: re.Match[str]) -> BackupVault | Response:
+def backup_vault_or_404(sim: Host, match: re.Match[str]) -> BackupVault | Response:
     subscription_id, group, name = unquote(match["sub"]), unquote(match["rg"]), unquote(match["vault"])
-    missing = _subscription_missing(sim, subscription_id)
+    missing = subscription_missing(sim, subscription_id)
     if missing is not None:
         return missing
     vault = sim.estate.data_protection.find_vault(subscription_id, group, name)
@@ -81,8 +73,8 @@ def _read_skiptoken(token: str) -> tuple[int, int] | None:
     return (as_of, offset) if offset >= 0 else None
 
 
-def list_backup_jobs(sim: Simulator, request: Request, match: re.Match[str]) -> Response:
-    vault = _vault_or_404(sim, match)
+def list_backup_jobs(sim: Host, request: Request, match: re.Match[str]) -> Response:
+    vault = backup_vault_or_404(sim, match)
     if isinstance(vault, Response):
         return vault
     estate = sim.estate.data_protection
@@ -102,8 +94,8 @@ def list_backup_jobs(sim: Simulator, request: Request, match: re.Match[str]) -> 
     return json_response(200, {"value": page, "nextLink": link})
 
 
-def get_backup_job(sim: Simulator, _request: Request, match: re.Match[str]) -> Response:
-    vault = _vault_or_404(sim, match)
+def get_backup_job(sim: Host, _request: Request, match: re.Match[str]) -> Response:
+    vault = backup_vault_or_404(sim, match)
     if isinstance(vault, Response):
         return vault
     job_name = unquote(match["job"])
@@ -113,12 +105,11 @@ def get_backup_job(sim: Simulator, _request: Request, match: re.Match[str]) -> R
     return json_response(200, dpp_wire.details(vault, *found))
 
 
-_SUBSCRIPTION = r"/subscriptions/(?P<sub>[^/]+)"
 _VAULTS = r"/providers/Microsoft\.DataProtection/backupVaults"
-_VAULT = _SUBSCRIPTION + r"/resourceGroups/(?P<rg>[^/]+)" + _VAULTS + r"/(?P<vault>[^/]+)"
+BACKUP_VAULT_PATH = SUBSCRIPTION_PATH + r"/resourceGroups/(?P<rg>[^/]+)" + _VAULTS + r"/(?P<vault>[^/]+)"
 
 ROUTES: list[Route] = [
-    route("GET", _SUBSCRIPTION + _VAULTS + "/?", "list_backup_vaults", list_backup_vaults),
-    route("GET", _VAULT + r"/backupJobs/?", "list_backup_jobs", list_backup_jobs),
-    route("GET", _VAULT + r"/backupJobs/(?P<job>[^/]+)", "get_backup_job", get_backup_job),
+    route("GET", SUBSCRIPTION_PATH + _VAULTS + "/?", "list_backup_vaults", list_backup_vaults),
+    route("GET", BACKUP_VAULT_PATH + r"/backupJobs/?", "list_backup_jobs", list_backup_jobs),
+    route("GET", BACKUP_VAULT_PATH + r"/backupJobs/(?P<job>[^/]+)", "get_backup_job", get_backup_job),
 ]

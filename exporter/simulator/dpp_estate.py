@@ -11,71 +11,47 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NamedTuple
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from exporter.simulator import dpp_wire
 from exporter.simulator.catalog import LOCATIONS, TEAMS, VM_ROLES
-from exporter.simulator.schedule import JobFacts, JobKind, Series, parse_job_id, to_ticks
-
-if TYPE_CHECKING:
-    from exporter.simulator.estate import Estate
-    from exporter.simulator.resources import Subscription
+from exporter.simulator.resources import BackupInstance, BackupVault, Subscription, Vault
+from exporter.simulator.schedule import JobFacts, JobKind, Schedule, parse_job_id, to_ticks
+from exporter.simulator.spec import EstateSpec
 
 _GIB = 1024**3
 _WINDOW_CACHE_SIZE = 16  # listings being paged at once; each page then costs O(page size)
 _POSTGRES_DATABASES = ("orders", "billing", "inventory", "crm", "ledger", "telemetry")
 
 
-@dataclass(frozen=True, slots=True)
-class BackupVault:
-    index: int  # global vault index: starts every job id
-    subscription_id: str
-    resource_group: str
-    name: str
-    location: str
-    tags: dict[str, str] = field(hash=False)
-    spec_words: bool  # print the spec examples' status words (Started, Succeeded)
-
-    @property
-    def resource_id(self) -> str:
-        return (
-            f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
-            f"/providers/Microsoft.DataProtection/backupVaults/{self.name}"
-        )
-
-    @property
-    def ref(self) -> tuple[str, str, str]:
-        return (self.subscription_id, self.resource_group, self.name)
-
-
-class BackupInstance(NamedTuple):
-    """One protected data source and its job series (backups, sparse restores)."""
-
-    position: int  # in its vault; part of its job ids
-    name: str  # backupInstanceFriendlyName
-    data_source_type: str
-    data_source_id: str
-    data_source_name: str
-    data_source_set: str | None
-    policy: str
-    datastore: str  # where backups go: OperationalStore, OperationalTierStore or VaultStore
-    size_bytes: int | None  # typical data transferred per backup; None: snapshots move nothing
-    series: tuple[Series, ...]
-    source_size_bytes: int | None = None  # a disk's provisioned size (OriginalDatasourceSizeInBytes)
-
-    def series_of(self, kind: int) -> Series | None:
-        return next((s for s in self.series if s.kind == kind), None)
-
-
 # A job's place in a listing: (start, instance index, kind, k); sorted ascending = oldest first.
 BackupJobKey = tuple[int, int, int, int]
+
+
+class RecoveryServicesEstate(Protocol):
+    """What the backup vaults take from the Recovery Services estate (exporter.simulator.estate)."""
+
+    @property
+    def spec(self) -> EstateSpec: ...
+    @property
+    def schedule(self) -> Schedule: ...
+    @property
+    def epoch(self) -> int: ...  # ticks
+    @property
+    def period(self) -> int: ...  # ticks
+    @property
+    def subscriptions(self) -> Sequence[Subscription]: ...
+    @property
+    def vaults(self) -> Sequence[Vault]: ...
+
+    def now(self) -> int: ...
 
 
 class DataProtectionEstate:
     """The backup vaults of an Estate, and their jobs as the Data Protection API serves them."""
 
-    def __init__(self, estate: Estate) -> None:
+    def __init__(self, estate: RecoveryServicesEstate) -> None:
         self._estate = estate
         spec = estate.spec
         first = len(estate.vaults)

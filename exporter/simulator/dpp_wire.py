@@ -12,13 +12,11 @@ traffic's (InProgress, Completed), so both vocabularies reach the exporter.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from exporter.simulator.formats import format_time, iso_duration, timespan_duration
+from exporter.simulator.resources import BackupInstance, BackupVault
 from exporter.simulator.schedule import TICKS_PER_SECOND, JobFacts, JobKind
-
-if TYPE_CHECKING:
-    from exporter.simulator.dpp_estate import BackupInstance, BackupVault
 
 JOB_TYPE = "Microsoft.DataProtection/backupVaults/backupJobs"
 _SPEC_WORDS = {"InProgress": "Started", "Completed": "Succeeded"}

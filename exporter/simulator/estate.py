@@ -32,6 +32,7 @@ from exporter.simulator.spec import NO_FILTER, EstateSpec, JobFilter
 
 FAILING_SECONDS = 3 * 86400.0  # failing items: every backup of the last 3 days failed
 CONFIGURE_LEAD_SECONDS = 600.0  # ConfigureBackup runs this long before the first backup
+BROKEN_LOG_SECONDS = 6 * 3600.0  # broken log chains: no log backup for the last 6 hours
 _WINDOW_CACHE_SIZE = 32
 _WINDOW_CACHE_KEYS = 400_000  # ~50 MB of keys at most
 
@@ -138,7 +139,13 @@ class Estate:
         if i % 6 == 4:
             shape = sql_database(vault, i, w_size)
             if (vault.index + i // 6) % 2 == 0:  # databases in full recovery model also ship logs
-                series.append(make(JobKind.LOG_BACKUP, base + period // 4, period, deleted_at))
+                every, cut = period, deleted_at
+                if spec.log_backup_minutes > 0:
+                    every = to_ticks(spec.log_backup_minutes * 60)
+                    if first_vault and i // 6 < spec.broken_log_chains:
+                        stop = self.anchor - to_ticks(BROKEN_LOG_SECONDS)
+                        cut = stop if cut is None else min(cut, stop)
+                series.append(make(JobKind.LOG_BACKUP, base + period // 4, every, cut))
         elif i % 12 == 7:
             shape = file_share(vault, i)
         else:

@@ -36,6 +36,12 @@ class Fault:
         if self.latency < 0 or (self.retry_after is not None and self.retry_after < 0):
             raise ValueError("Fault.latency and Fault.retry_after must be >= 0")
 
+    @classmethod
+    def deny(cls, path: str) -> Fault:
+        """Refuse every request `path` finds with 403 AuthorizationFailed, as ARM answers an
+        identity that lacks the role for that read (--config.check's tests)."""
+        return cls(path=path, status=403, times=None)
+
     @property
     def answers(self) -> bool:
         """True if the fault replaces the response (not just delays it)."""

@@ -15,12 +15,8 @@ import re
 import secrets
 import threading
 import time
-from typing import TYPE_CHECKING
 
-from exporter.simulator.routing import IDENTITY, Request, Response, Route, arm_error, json_response, route
-
-if TYPE_CHECKING:
-    from exporter.simulator.server import Simulator
+from exporter.simulator.routing import IDENTITY, Host, Request, Response, Route, arm_error, json_response, route
 
 MSI_PATH = "/msi/token"
 
@@ -89,7 +85,7 @@ def _revoked(revoked_at: int) -> Response:
     return response
 
 
-def issue_token(sim: Simulator, request: Request, _match: re.Match[str]) -> Response:
+def issue_token(sim: Host, request: Request, _match: re.Match[str]) -> Response:
     secret = request.headers.get("x-identity-header", "")
     if not hmac.compare_digest(secret.encode(), sim.identity_header.encode()):
         return json_response(401, {"statusCode": 401, "message": "X-IDENTITY-HEADER is missing or wrong."})

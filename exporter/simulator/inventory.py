@@ -19,19 +19,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any, overload
+from typing import Any, overload
 
-# The job routes' paging and vault look-up: one implementation of each for every route.
-from exporter.simulator.arm import _VAULT, _offset_paging, _vault_or_404
 from exporter.simulator.details import error_of
 from exporter.simulator.estate import Estate
 from exporter.simulator.formats import format_time
+from exporter.simulator.policies import item_policy
 from exporter.simulator.resources import FILE_SHARE, SQL, VM, ProtectedItem, Vault
-from exporter.simulator.routing import Request, Response, Route, route
+from exporter.simulator.routing import Host, Request, Response, Route, route
 from exporter.simulator.schedule import TICKS_PER_SECOND, JobFacts, JobKind
 
-if TYPE_CHECKING:
-    from exporter.simulator.server import Simulator
+# The job routes' paging and vault look-up: one implementation of each for every route.
+from exporter.simulator.vaults import VAULT_PATH, offset_paging, vault_or_404
 
 ITEM_RESOURCE_TYPE = "Microsoft.RecoveryServices/vaults/backupFabrics/protectionContainers/protectedItems"
 SOFT_DELETE_TICKS = 14 * 86400 * TICKS_PER_SECOND  # Azure Backup's default soft-delete retention
@@ -128,11 +127,37 @@ def item_body(estate: Estate, vault: Vault, item: ProtectedItem, as_of: int) -> 
         props["lastRecoveryPoint"] = format_time(success.start)
     # Only some items name their policy: the spec's VM items and the docs' SQL item carry policyId alone.
     named = item.workload != SQL and vault.index % 2 == 0
-    _policy(props, vault, None if stopped else _POLICIES[item.workload], named=named)
+    _policy(props, vault, None if stopped else item_policy(estate, item), named=named)
     if stopped and item.deleted_at is not None:
-        props |= {"isScheduledForDeferredDelete": True,
-                  "deferredDeleteTimeInUTC": format_time(item.deleted_at + SOFT_DELETE_TICKS)}
+        props |= _deferred_delete(item.deleted_at, as_of)
     return _resource(vault, container_path, name, props)
+
+
+def _deferred_delete(deleted_at: int, as_of: int) -> dict[str, Any]:
+    """The soft-delete fields: deferredDeleteTimeInUTC is the delete, deferredDeleteTimeRemaining
+    (a TimeSpan) the time left to the purge, as Az PowerShell reads them for DateOfPurge."""
+    left = max(0, deleted_at + SOFT_DELETE_TICKS - as_of) // TICKS_PER_SECOND
+    days, rest = divmod(left, 86400)
+    remaining = f"{days}.{rest // 3600:02d}:{rest % 3600 // 60:02d}:{rest % 60:02d}"
+    return {"isScheduledForDeferredDelete": True, "deferredDeleteTimeInUTC": format_time(deleted_at),
+            "deferredDeleteTimeRemaining": remaining}
+
+
+def purging_item_body(estate: Estate, vault: Vault, as_of: int) -> dict[str, Any]:
+    """`EstateSpec.posture_cases`: a VM whose protection was stopped with delete 12 days before the
+    estate started, in soft delete until its purge two days after it."""
+    name = "vm-purge-001"
+    container = f"iaasvmcontainerv2;{vault.resource_group};{name}"
+    vm_id = (f"/subscriptions/{vault.subscription_id}/resourceGroups/{vault.resource_group}"
+             f"/providers/Microsoft.Compute/virtualMachines/{name}")
+    props: dict[str, Any] = {"friendlyName": name, "virtualMachineId": vm_id}
+    props |= _status("ProtectionStopped", "Healthy", "Completed")
+    props |= {"healthStatus": "Passed", "protectedItemType": "Microsoft.Compute/virtualMachines",
+              "workloadType": "VM", "sourceResourceId": vm_id, "backupManagementType": "AzureIaasVM",
+              "containerName": container}
+    _policy(props, vault, None)
+    props |= _deferred_delete(estate.anchor + 2 * 86400 * TICKS_PER_SECOND - SOFT_DELETE_TICKS, as_of)
+    return _resource(vault, f"IaasVMContainer;{container}", f"VM;{container}", props)
 
 
 def never_backed_up_body(vault: Vault, n: int) -> dict[str, Any]:
@@ -213,13 +238,16 @@ class ProtectedItemList(Sequence[dict[str, Any]]):
         self._estate, self._vault, self._as_of = estate, vault, as_of
         self._items = estate.items(vault)
         self._extra = estate.spec.never_backed_up_items if vault.index == 0 else 0
+        self._purging = 1 if estate.spec.posture_cases and vault.index == 1 else 0
 
     def __len__(self) -> int:
-        return len(self._items) + self._extra
+        return len(self._items) + self._extra + self._purging
 
     def _body(self, index: int) -> dict[str, Any]:
         if index < len(self._items):
             return item_body(self._estate, self._vault, self._items[index], self._as_of)
+        if index >= len(self._items) + self._extra:
+            return purging_item_body(self._estate, self._vault, self._as_of)
         return never_backed_up_body(self._vault, index - len(self._items))
 
     @overload
@@ -243,13 +271,13 @@ def protected_items(estate: Estate, vault: Vault, as_of: float | None = None) ->
     return list(ProtectedItemList(estate, vault, when))
 
 
-def list_protected_items(sim: Simulator, request: Request, match: re.Match[str]) -> Response:
-    vault = _vault_or_404(sim, match)
+def list_protected_items(sim: Host, request: Request, match: re.Match[str]) -> Response:
+    vault = vault_or_404(sim, match)
     if isinstance(vault, Response):
         return vault
-    return _offset_paging(sim, request, ProtectedItemList(sim.estate, vault, sim.estate.now()))
+    return offset_paging(sim, request, ProtectedItemList(sim.estate, vault, sim.estate.now()))
 
 
 ROUTES: list[Route] = [
-    route("GET", _VAULT + r"/backupProtectedItems/?", "list_protected_items", list_protected_items),
+    route("GET", VAULT_PATH + r"/backupProtectedItems/?", "list_protected_items", list_protected_items),
 ]

@@ -25,14 +25,12 @@ import time
 import zlib
 from collections import OrderedDict
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from exporter.simulator.routing import Request, Response, Route, arm_error, route
+from exporter.simulator import posture
+from exporter.simulator.routing import Host, Request, Response, Route, arm_error, json_response, route
 from exporter.simulator.schedule import to_ticks
 from exporter.simulator.wire import JOB_RESOURCE_TYPE
-
-if TYPE_CHECKING:
-    from exporter.simulator.server import Simulator
 
 RETENTION_SECONDS = 14 * 86400.0
 _LISTED_TYPE = f'"type":"{JOB_RESOURCE_TYPE}","properties":'
@@ -99,7 +97,7 @@ class ResourceGraph:
         return cached
 
 
-def query(sim: Simulator, request: Request, _match: re.Match[str]) -> Response:
+def query(sim: Host, request: Request, _match: re.Match[str]) -> Response:
     allowed, headers = sim.resource_graph.spend()
     if not allowed:
         response = arm_error(429, "RateLimiting", "Too many requests. Please retry after the quota resets.")
@@ -112,7 +110,7 @@ def query(sim: Simulator, request: Request, _match: re.Match[str]) -> Response:
     return response
 
 
-def _answer(sim: Simulator, request: Request) -> Response:
+def _answer(sim: Host, request: Request) -> Response:
     try:
         body = json.loads(request.body or b"null")
     except ValueError:
@@ -130,6 +128,8 @@ def _answer(sim: Simulator, request: Request) -> Response:
     top = options.get("$top", MAX_TOP)
     if isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= MAX_TOP:
         raise BadQueryError(f"$top must be an integer in 1..{MAX_TOP}")
+    if posture.is_coverage_query(body["query"]):
+        return json_response(200, posture.coverage_answer(sim, subscriptions))
     match = _QUERY.fullmatch(" ".join(body["query"].split()))
     if match is None:
         raise BadQueryError("the simulator understands only the exporter's backup jobs query")
@@ -156,7 +156,7 @@ def _answer(sim: Simulator, request: Request) -> Response:
     return Response(200, text.encode())
 
 
-def _rows(sim: Simulator, vault_ids: list[str], scope: set[str], since: int, as_of: int) -> list[str]:
+def _rows(sim: Host, vault_ids: list[str], scope: set[str], since: int, as_of: int) -> list[str]:
     estate = sim.estate
     lo = max(since, as_of - to_ticks(RETENTION_SECONDS))
     rows: list[tuple[str, str]] = []

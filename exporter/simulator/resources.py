@@ -1,4 +1,5 @@
-"""The Azure resources of the simulated estate: subscriptions, vaults and protected items."""
+"""The Azure resources of the simulated estate: subscriptions, Recovery Services vaults and their
+protected items, Data Protection backup vaults and their backup instances."""
 
 from __future__ import annotations
 
@@ -112,3 +113,44 @@ def file_share(vault: Vault, i: int) -> ItemShape:
     name = f"fs-{FILE_SHARES[(vault.index + i // 12) % len(FILE_SHARES)]}-{i // 12 + 1}"
     container = f"StorageContainer;Storage;{vault.resource_group};{account}"
     return ItemShape(FILE_SHARE, name, "AzureStorage", "AzureStorageJob", "Backup", container, 0, account)
+
+
+@dataclass(frozen=True, slots=True)
+class BackupVault:
+    index: int  # global vault index: starts every job id
+    subscription_id: str
+    resource_group: str
+    name: str
+    location: str
+    tags: dict[str, str] = field(hash=False)
+    spec_words: bool  # print the spec examples' status words (Started, Succeeded)
+
+    @property
+    def resource_id(self) -> str:
+        return (
+            f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+            f"/providers/Microsoft.DataProtection/backupVaults/{self.name}"
+        )
+
+    @property
+    def ref(self) -> tuple[str, str, str]:
+        return (self.subscription_id, self.resource_group, self.name)
+
+
+class BackupInstance(NamedTuple):
+    """One protected data source and its job series (backups, sparse restores)."""
+
+    position: int  # in its vault; part of its job ids
+    name: str  # backupInstanceFriendlyName
+    data_source_type: str
+    data_source_id: str
+    data_source_name: str
+    data_source_set: str | None
+    policy: str
+    datastore: str  # where backups go: OperationalStore, OperationalTierStore or VaultStore
+    size_bytes: int | None  # typical data transferred per backup; None: snapshots move nothing
+    series: tuple[Series, ...]
+    source_size_bytes: int | None = None  # a disk's provisioned size (OriginalDatasourceSizeInBytes)
+
+    def series_of(self, kind: int) -> Series | None:
+        return next((s for s in self.series if s.kind == kind), None)

@@ -1,4 +1,6 @@
-"""The request/response types the routes speak, independent of the socket server."""
+"""The request/response types the routes speak, independent of the socket server, and `Host`:
+what a route may use of the simulator that serves it (the Simulator in server.py, which imports
+the routes; the routes never import it)."""
 
 from __future__ import annotations
 
@@ -6,12 +8,11 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from exporter.simulator import wire
-
-if TYPE_CHECKING:
-    from exporter.simulator.server import Simulator
+from exporter.simulator.estate import Estate
+from exporter.simulator.faults import FaultPlan
 
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 
@@ -61,7 +62,49 @@ def arm_error(status: int, code: str, message: str) -> Response:
     return json_response(status, wire.arm_error(code, message))
 
 
-Handler = Callable[["Simulator", Request, re.Match[str]], Response]
+class TokenBook(Protocol):
+    """The managed-identity endpoint's tokens (identity.TokenIssuer)."""
+
+    @property
+    def client_id(self) -> str: ...
+
+    def issue(self) -> tuple[str, int]: ...
+
+
+class GraphState(Protocol):
+    """Resource Graph's user quota and served results (resourcegraph.ResourceGraph)."""
+
+    def spend(self) -> tuple[bool, dict[str, str]]: ...
+
+    def rows(self, key: tuple[int, int], compute: Callable[[], list[str]]) -> list[str]: ...
+
+
+class Host(Protocol):
+    """What a route handler may use of the simulator serving it."""
+
+    latency: float  # seconds added to every ARM request; the control plane sets it
+
+    @property
+    def estate(self) -> Estate: ...
+    @property
+    def faults(self) -> FaultPlan: ...
+    @property
+    def identity_header(self) -> str: ...
+    @property
+    def tokens(self) -> TokenBook: ...
+    @property
+    def resource_graph(self) -> GraphState: ...
+    @property
+    def url(self) -> str: ...
+
+    def requests(self) -> list[RecordedRequest]: ...
+
+    def reset_requests(self) -> None: ...
+
+    def revoke_tokens(self) -> None: ...
+
+
+Handler = Callable[[Host, Request, re.Match[str]], Response]
 
 
 class Route(NamedTuple):

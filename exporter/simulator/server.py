@@ -10,7 +10,7 @@ from collections import deque
 from collections.abc import Callable
 from types import TracebackType
 
-from exporter.simulator import arm, control, dataprotection, identity, inventory, resourcegraph
+from exporter.simulator import arm, control, dataprotection, identity, inventory, policies, posture, resourcegraph
 from exporter.simulator.estate import Estate
 from exporter.simulator.faults import Fault, FaultPlan
 from exporter.simulator.httpd import SimulatorHTTPServer
@@ -37,6 +37,8 @@ ROUTES: list[Route] = [
     *dataprotection.ROUTES,
     *resourcegraph.ROUTES,
     *inventory.ROUTES,
+    *posture.ROUTES,
+    *policies.ROUTES,
     *control.ROUTES,
 ]
 DEFAULT_ESTATE = EstateSpec()
@@ -154,37 +156,21 @@ class Simulator:
     def answer(self, request: Request) -> tuple[str, Response | None]:
         """(api name, response); a None response means: reset the connection."""
         found, match, other_method = resolve(ROUTES, request.method, request.path)
-        if found is None or match is None:
-            on_control_plane = request.path.startswith("/_sim/")
-            api = other_method.api if other_method else ("control" if on_control_plane else "unknown")
-            kind = other_method.kind if other_method else (CONTROL if on_control_plane else ARM)
-        else:
+        if found is not None:
             api, kind = found.api, found.kind
-        if kind != CONTROL:
-            fault = self.faults.take(request.target, token_route=kind == IDENTITY)
-            delay = (self.latency if kind == ARM else 0.0) + (fault.latency if fault else 0.0)
-            if delay > 0:
-                time.sleep(delay)
-            if fault is not None and fault.reset:
-                return api, None
-            if fault is not None and fault.answers:
-                return api, _fault_response(fault, kind)
-        if other_method is not None:
-            return api, arm_error(405, "MethodNotAllowed", f"The method {request.method} is not allowed here.")
+        elif other_method is not None:
+            api, kind = other_method.api, other_method.kind
+        else:
+            on_control_plane = request.path.startswith("/_sim/")
+            api, kind = ("control", CONTROL) if on_control_plane else ("unknown", ARM)
+        fault = self._delay_and_fault(request, kind) if kind != CONTROL else None
+        if fault is not None and (fault.reset or fault.answers):
+            return api, None if fault.reset else _fault_response(fault, kind)
         if found is None or match is None:
-            if kind == CONTROL:
-                return api, json_response(404, {"error": f"no control route {request.path}"})
-            return api, arm_error(404, "InvalidResourceType", f"No route for '{request.path}'.")
-        if kind == ARM:
-            refused = self.tokens.refuse(request.headers.get("authorization"))
-            if refused is not None:
-                return api, refused
-            if not request.query.get("api-version"):
-                return api, arm_error(
-                    400,
-                    "MissingApiVersionParameter",
-                    "The api-version query parameter (?api-version=) is required for all requests.",
-                )
+            return api, _unrouted(request, kind, other_method)
+        refused = self._refusal(request) if kind == ARM else None
+        if refused is not None:
+            return api, refused
         try:
             response = found.handler(self, request, match)
         except Exception:
@@ -194,6 +180,35 @@ class Simulator:
             subscription = match.groupdict().get("sub")
             response.headers.update(self.ratelimits.spend(subscription, resource_provider=api != "list_subscriptions"))
         return api, response
+
+    def _delay_and_fault(self, request: Request, kind: str) -> Fault | None:
+        """Sleeps the configured latency (and the fault's), and takes the fault that applies, if any."""
+        fault = self.faults.take(request.target, token_route=kind == IDENTITY)
+        delay = (self.latency if kind == ARM else 0.0) + (fault.latency if fault else 0.0)
+        if delay > 0:
+            time.sleep(delay)
+        return fault
+
+    def _refusal(self, request: Request) -> Response | None:
+        """ARM's answer to a request without a good bearer token or an api-version; None if fine."""
+        refused = self.tokens.refuse(request.headers.get("authorization"))
+        if refused is not None:
+            return refused
+        if not request.query.get("api-version"):
+            return arm_error(
+                400,
+                "MissingApiVersionParameter",
+                "The api-version query parameter (?api-version=) is required for all requests.",
+            )
+        return None
+
+
+def _unrouted(request: Request, kind: str, other_method: Route | None) -> Response:
+    if other_method is not None:
+        return arm_error(405, "MethodNotAllowed", f"The method {request.method} is not allowed here.")
+    if kind == CONTROL:
+        return json_response(404, {"error": f"no control route {request.path}"})
+    return arm_error(404, "InvalidResourceType", f"No route for '{request.path}'.")
 
 
 def _fault_response(fault: Fault, kind: str) -> Response:

@@ -28,6 +28,12 @@ class EstateSpec:
     # First vault: extra protected items with no jobs at all (protection configured, never backed
     # up: IRPending). They appear in the protected-item list only, never in a job list.
     never_backed_up_items: int = 0
+    # SQL databases that ship log backups do so every this many minutes (their policy says so);
+    # 0: once per period, like their full backups.
+    log_backup_minutes: float = 0.0
+    # First vault: the first N databases that ship logs stopped doing so BROKEN_LOG_SECONDS before
+    # the clock at construction, while their full backups go on (a broken log chain).
+    broken_log_chains: int = 0
     epoch: float = 1767225600.0  # 2026-01-01T00:00:00Z; job k starts at epoch + offset(item) + k*period
     history_seconds: float = 30 * 86400.0  # no jobs before now - history_seconds
     # Data Protection backup vaults (disks, blobs, PostgreSQL, AKS), items_per_vault backup
@@ -37,6 +43,10 @@ class EstateSpec:
     # How far back a backup vault's job list reaches; None: history_seconds. Azure's was seen
     # reaching back about two weeks (recorded traffic: 13.9 days, older jobs only in Resource Graph).
     backup_history_seconds: float | None = None
+    # The vault posture alerts' cases (simulator.posture): soft delete off, immutability Locked and
+    # Disabled, a Degraded vault, soft-deleted items two days from their purge. Off: every vault
+    # hardened and Available.
+    posture_cases: bool = False
 
     def __post_init__(self) -> None:
         problems = []

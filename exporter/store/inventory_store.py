@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from exporter.model import VaultRef
+from exporter.parsing.policies import Policy
 from exporter.parsing.protected_items import ProtectedItem
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,7 @@ class VaultInventory:
     items: tuple[ProtectedItem, ...] = ()  # one per (backup_management_type, item), sorted
     # Every listed item by protectionState, duplicates included: what the vault holds.
     counts: tuple[tuple[str, int], ...] = ()
+    policies: tuple[Policy, ...] = ()  # the vault's backup policies, by name (backupPolicies)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,17 +76,21 @@ class InventoryStore:
     def vault_refs(self) -> list[VaultRef]:
         return list(self._vaults)
 
-    def record(self, ref: VaultRef, items: list[ProtectedItem] | None) -> None:
-        """The outcome of one inventory of `ref`: its items, or None when the listing failed."""
+    def record(self, ref: VaultRef, items: list[ProtectedItem] | None, policies: Iterable[Policy] = ()) -> None:
+        """The outcome of one inventory of `ref`: its items and policies, or None when it failed
+        (the vault then keeps its last good items and policies)."""
         known = self._vaults.get(ref)
         if known is None:  # forgotten while its inventory was in flight
             return
         if items is None:
-            self._vaults[ref] = VaultInventory(ref, True, False, known.last_success, known.items, known.counts)
+            self._vaults[ref] = VaultInventory(
+                ref, True, False, known.last_success, known.items, known.counts, known.policies
+            )
             return
         counts = Counter(item.protection_state for item in items)
         self._vaults[ref] = VaultInventory(
-            ref, True, True, self._clock(), unique_items(ref, items), tuple(sorted(counts.items()))
+            ref, True, True, self._clock(), unique_items(ref, items), tuple(sorted(counts.items())),
+            tuple(sorted(policies)),
         )
 
     def snapshot(self) -> InventorySnapshot:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 from bisect import bisect_left
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from exporter.model import ACTIVE_STATUSES, FINISHED_STATUSES, SUCCESS_STATUSES, Job, VaultInfo, VaultRef
@@ -69,6 +69,24 @@ class VaultState:
     up: bool = False
     last_success: float | None = None
     poll_duration: float | None = None
+    last_error: str | None = None  # the last failed poll's reason; None once a poll succeeds
+    last_poll: float | None = None  # when the last poll, good or bad, ended
+
+
+@dataclass(frozen=True, slots=True)
+class VaultPoll:
+    """What one poll of one vault brought back, handed whole to `Store.record`."""
+
+    ref: VaultRef
+    ok: bool
+    duration: float
+    window_end: float | None = None  # the end of the window read; the next one starts from it
+    jobs: tuple[Job, ...] = ()
+    tracked: tuple[Job, ...] = ()  # the configured job ids, as read now
+    pending: Mapping[str, tuple[Job, int]] = field(default_factory=dict)  # details still wanted: (listed, tries)
+    backfill: tuple[str, ...] = ()  # counted from a list, the details of these still wanted
+    gone: tuple[str, ...] = ()  # jobs in progress that Azure no longer knows (404)
+    error: str | None = None  # why the poll failed (ArmError's message: no secret), for the status page
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +97,8 @@ class VaultView:
     last_success: float | None
     poll_duration: float | None
     tracked: tuple[Job, ...]
+    last_error: str | None = None
+    last_poll: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,9 +168,6 @@ class Store:
     def vault(self, ref: VaultRef) -> VaultState:
         return self._vaults[ref]
 
-    def has_vault(self, ref: VaultRef) -> bool:
-        return ref in self._vaults
-
     def vault_refs(self) -> list[VaultRef]:
         return sorted(self._vaults)
 
@@ -164,7 +181,7 @@ class Store:
     # -- jobs ---------------------------------------------------------------------------------
     def apply(self, ref: VaultRef, jobs: Iterable[Job]) -> int:
         """Fold jobs into the item states; returns how many finished jobs were counted now."""
-        # The hot path of a cold start (100,000 jobs): fields unpacked once, Job.finished and
+        # The hot path of a cold start (100,000 jobs): each field read by name once, Job.finished and
         # _start inlined, dicts bound to locals (bench/RESULTS.md, poll pipeline).
         vault = self._vaults[ref]
         self.revision += 1
@@ -183,7 +200,7 @@ class Store:
             known = state.latest_finished
             if known is not None and known.job_id == listed.job_id and known.has_details and not listed.has_details:
                 job = known
-            job_id, _item, management, operation, status, start_time, end_time, duration, size = job[:9]
+            job_id, status, start_time, end_time = job.job_id, job.status, job.start_time, job.end_time
             start = -inf if start_time is None else start_time
             latest = state.latest
             if latest is None or latest.job_id == job_id or start >= _start(latest):
@@ -191,11 +208,11 @@ class Store:
             if not (status in FINISHED_STATUSES or (status not in ACTIVE_STATUSES and end_time is not None)):
                 in_progress[job_id] = start if start > -inf else self._clock()
                 continue
-            if in_progress:
-                in_progress.pop(job_id, None)
+            in_progress.pop(job_id, None)
             finished = state.latest_finished
             if finished is None or finished.job_id == job_id or start >= _start(finished):
                 state.latest_finished = job
+            size = job.size_bytes
             if size is not None and start >= state.latest_size_start:
                 state.latest_size = size
                 state.latest_size_start = start
@@ -210,8 +227,9 @@ class Store:
             state.counts[status] = state.counts.get(status, 0) + 1
             if size is not None:
                 state.size_total += size
+            duration = job.duration_seconds
             if duration is not None:
-                self._observe((sub, rg, name, management, operation), duration)
+                self._observe((sub, rg, name, job.backup_management_type, job.operation), duration)
         return counted_now
 
     def _observe(self, key: SeriesKey, seconds: float) -> None:
@@ -222,18 +240,31 @@ class Store:
         hist[-2] += seconds
         hist[-1] += 1
 
-    def set_tracked(self, ref: VaultRef, job: Job) -> None:
-        self._vaults[ref].tracked[job.job_id] = job
-        self.revision += 1
+    def record(self, poll: VaultPoll) -> None:
+        """Fold one poll of one vault in: its jobs, tracked jobs and cursor, then its health.
 
-    def record_poll(self, ref: VaultRef, *, ok: bool, duration: float, window_end: float | None) -> None:
-        vault = self._vaults.get(ref)
+        A failed poll changes only the health: the vault keeps its last good series and cursor."""
+        vault = self._vaults.get(poll.ref)
         if vault is None:  # forgotten by discovery while its poll was in flight
             return
+        if poll.ok:
+            self.apply(poll.ref, poll.jobs)
+            for job in poll.tracked:
+                vault.tracked[job.job_id] = job
+            vault.pending_details = dict(poll.pending)
+            vault.backfill = list(poll.backfill)
+            for job_id in poll.gone:
+                vault.in_progress.pop(job_id, None)
+        self._record_health(vault, poll)
+
+    def _record_health(self, vault: VaultState, poll: VaultPoll) -> None:
+        ok, window_end = poll.ok, poll.window_end
         self.revision += 1
         vault.polled = True
         vault.up = ok
-        vault.poll_duration = duration
+        vault.poll_duration = poll.duration
+        vault.last_error = None if ok else poll.error
+        vault.last_poll = self._clock()
         if ok:
             vault.last_success = self._clock()
             if window_end is not None:
@@ -306,6 +337,8 @@ class Store:
                 v.last_success,
                 v.poll_duration,
                 tuple(v.tracked[j] for j in v.tracked_ids if j in v.tracked),
+                v.last_error,
+                v.last_poll,
             )
             for _, v in sorted(self._vaults.items())
         )

@@ -1,4 +1,4 @@
-"""HTTP: /metrics (prerendered bytes), / (landing page), /-/healthy, /-/ready.
+"""HTTP: /metrics (prerendered bytes), / (status page, exporter.web.status_page), /-/healthy, /-/ready.
 
 No handler does I/O beyond its own socket or waits on a poll: each reads the one `Exposition`
 the poller published last.
@@ -13,17 +13,17 @@ bound on threads, idle timeout, TLS handshakes) is exporter.web.connections'.
 from __future__ import annotations
 
 import contextlib
-import html
 import logging
 import socket
 import ssl
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler
-from typing import ClassVar
+from typing import Protocol
 
 from exporter import __version__
 from exporter.exposition.publisher import CONTENT_TYPE, Exposition
+from exporter.web import status_page
 from exporter.web.connections import IDLE_TIMEOUT_SECONDS, MAX_CONNECTIONS, GuardedHTTPServer
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,12 @@ def parse_listen_address(value: str) -> tuple[str, int]:
     return host.strip("[]"), int(port_text)
 
 
+class Route(Protocol):
+    """A handler method, called on the request's handler with the exposition published last."""
+
+    def __call__(self, handler: ExporterHandler, exposition: Exposition, /, *, head: bool) -> None: ...
+
+
 class ExporterHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     # Headers and body go out in two writes; with Nagle on, a small (gzipped) body waits for the
@@ -57,7 +63,6 @@ class ExporterHandler(BaseHTTPRequestHandler):
     server_version = f"azure-backup-exporter/{__version__}"
     server: ExporterHTTPServer
     timeout = IDLE_TIMEOUT_SECONDS  # StreamRequestHandler sets it on the socket
-    routes: ClassVar[dict[str, str]] = {"/": "landing", "/-/healthy": "healthy", "/-/ready": "ready"}
 
     def do_GET(self) -> None:
         self._respond(head=False)
@@ -75,22 +80,27 @@ class ExporterHandler(BaseHTTPRequestHandler):
         if authenticate is not None and path not in OPEN_PATHS and not authenticate(self.headers.get("Authorization")):
             self._send(401, TEXT, b"Unauthorized\n", head=head, headers={"WWW-Authenticate": AUTH_CHALLENGE})
             return
-        exposition = self.server.source()
-        if path == self.server.telemetry_path:
-            self._metrics(exposition, head=head)
-        elif self.routes.get(path) == "healthy":
-            self._send(200, TEXT, b"Healthy\n", head=head)
-        elif self.routes.get(path) == "ready":
-            if exposition.ready:
-                self._send(200, TEXT, b"Ready\n", head=head)
-            else:
-                self._send(503, TEXT, b"Not ready: first poll not finished\n", head=head)
-        elif self.routes.get(path) == "landing":
-            self._send(200, "text/html; charset=utf-8", self._landing(exposition), head=head)
-        else:
+        handler = self.server.routes.get(path)
+        if handler is None:
             self._send(404, TEXT, b"Not found\n", head=head)
+            return
+        handler(self, self.server.source(), head=head)
 
-    def _metrics(self, exposition: Exposition, *, head: bool) -> None:
+
+    def status(self, exposition: Exposition, *, head: bool) -> None:
+        body = self.server.status_page.body(exposition)
+        self._send(200, status_page.CONTENT_TYPE, body, head=head, headers=status_page.SECURITY_HEADERS)
+
+    def healthy(self, _exposition: Exposition, *, head: bool) -> None:
+        self._send(200, TEXT, b"Healthy\n", head=head)
+
+    def ready(self, exposition: Exposition, *, head: bool) -> None:
+        if exposition.ready:
+            self._send(200, TEXT, b"Ready\n", head=head)
+        else:
+            self._send(503, TEXT, b"Not ready: first poll not finished\n", head=head)
+
+    def metrics(self, exposition: Exposition, *, head: bool) -> None:
         if "gzip" in self.headers.get("Accept-Encoding", "").lower():
             self._send(200, CONTENT_TYPE, exposition.gzipped, head=head, gzipped=True)
             return
@@ -121,24 +131,6 @@ class ExporterHandler(BaseHTTPRequestHandler):
         self.end_headers()
         if not head:
             self.wfile.write(body)
-
-    def _landing(self, exposition: Exposition) -> bytes:
-        path = html.escape(self.server.telemetry_path, quote=True)
-        rows = "".join(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>".format(
-                *(html.escape(v) for v in (*view.info.ref.labels, _state(view.polled, view.up)))
-            )
-            for view in exposition.vaults
-        )
-        page = (
-            "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Azure Backup Exporter</title>"
-            f"</head><body><h1>Azure Backup Exporter</h1><p>Version {html.escape(__version__)}</p>"
-            f"<p><a href='{path}'>Metrics</a> · <a href='/-/healthy'>Health</a> · "
-            "<a href='/-/ready'>Ready</a></p><h2>Targets</h2><table><tr><th>Subscription</th>"
-            "<th>Resource group</th><th>Vault</th><th>State</th></tr>"
-            f"{rows}</table></body></html>"
-        )
-        return page.encode()
 
     def version_string(self) -> str:
         # The stdlib adds the Python version; unauthenticated clients (a 401, /-/healthy) need neither.
@@ -181,12 +173,6 @@ def _batched(parts: Iterable[bytes], size: int) -> Iterator[bytes | memoryview]:
         yield b"".join(pending)
 
 
-def _state(polled: bool, up: bool) -> str:
-    if not polled:
-        return "pending"
-    return "up" if up else "down"
-
-
 class ExporterHTTPServer(GuardedHTTPServer):
     def __init__(
         self,
@@ -201,6 +187,14 @@ class ExporterHTTPServer(GuardedHTTPServer):
     ) -> None:
         self.source = source
         self.telemetry_path = telemetry_path
+        # Path → handler: one table instead of a chain of ifs (the telemetry path is a flag).
+        self.routes: dict[str, Route] = {
+            telemetry_path: ExporterHandler.metrics,
+            "/": ExporterHandler.status,
+            "/-/healthy": ExporterHandler.healthy,
+            "/-/ready": ExporterHandler.ready,
+        }
+        self.status_page = status_page.StatusPage(telemetry_path)
         # Read per request, so a reload may replace them while serving.
         self.authenticator = authenticator
         self.response_headers = tuple(response_headers)
