@@ -165,6 +165,19 @@ def test_a_poll_without_new_jobs_re_renders_only_the_vault_lines() -> None:
     assert_same_as_full_render(estate.publisher)
 
 
+def test_a_job_poll_keeps_the_rendered_inventory() -> None:
+    estate = Estate()
+    estate.set_vaults(list(range(len(REFS))))
+    estate.poll(0, 3)
+    estate.inventory_poll(0, 3)
+    before = {part for part in estate.publisher.current.parts if b"azure_backup_protected_item_info{" in part}
+    estate.poll(0, 3)  # the same items: the inventory's text is the one already rendered
+    after = {part for part in estate.publisher.current.parts if b"azure_backup_protected_item_info{" in part}
+    assert after
+    assert {id(part) for part in after} == {id(part) for part in before}
+    assert_same_as_full_render(estate.publisher)
+
+
 def test_a_block_must_render_the_same_families_for_one_part_as_for_none() -> None:
     def uneven(parts: object) -> list[GaugeMetricFamily]:
         return [GaugeMetricFamily("x", "x", value=1.0)] if parts else []

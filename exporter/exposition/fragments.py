@@ -7,8 +7,10 @@ renders the families for any list of parts. Each vault's lines of each family ar
 and kept (plain and deflated) until that vault's part changes (compared with `==`: the stores
 keep unchanged jobs and inventories as the same objects, so the comparison is cheap). The
 exposition is then assembled in the order a full render writes: per family HELP/TYPE once, then
-each vault's lines. Families of other collectors (telemetry, build info, reloads) are small and
-rendered every time.
+each vault's lines. A `Whole` section (the inventory, which changes on its own interval) is kept as
+one piece until its key changes. Families of other collectors (telemetry, build info, reloads,
+posture) are small and rendered every time: a new collector works unchanged, and becomes
+incremental by offering `sections()`.
 
 Gzip the same way, as parallel gzip tools (pigz) do: each piece is deflated on its own, with the
 tail of the text before it as preset dictionary, and ended with a full flush (byte aligned, no
