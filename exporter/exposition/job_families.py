@@ -279,7 +279,9 @@ class BackupCollector(Collector):
             _optional(took, labels, vault.poll_duration)
             for source, ok in vault.sources:
                 source_up.add_metric([*labels, source], 1.0 if ok else 0.0)
-        yield from (info, up, last, took, source_up)
+        yield from (info, up, last, took)
+        if source_up.samples:  # only vaults with a further read (cross-region restore on) have one
+            yield source_up
 
 
 def _progress(job: Job) -> float | None:
