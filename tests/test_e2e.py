@@ -105,6 +105,7 @@ RULE_ALLOWED_EMPTY = {
     "AzureBackupTooOld{schedule=daily,source=inventory}": "every item with a recovery point also has backup jobs",
     "AzureBackupTooOld{schedule=weekly,source=inventory}": "no vault is tagged backup_schedule=weekly",
     "AzureBackupExporterTargetDown{cause=inventory}": "every protected-item listing succeeds",
+    "AzureBackupExporterTargetDown{cause=crr_jobs}": "every cross-region restore job list succeeds",
     "AzureBackupExporterTargetDown{cause=discovery}": "every subscription and vault listing succeeds",
     "AzureBackupExporterDegraded{cause=config_reload}": "no reload was asked for",
     "AzureBackupExporterDegraded{cause=state_write}": "no state file is configured: no write fails",
