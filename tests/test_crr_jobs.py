@@ -29,6 +29,8 @@ from exporter.simulator import EstateSpec, Fault, Simulator
 from exporter.simulator.catalog import LOCATIONS
 from exporter.simulator.crr import PAIRED_REGIONS as SIMULATED_PAIRS
 from exporter.simulator.crr import crr_jobs
+from exporter.store.job_store import Store
+from exporter.store.state_file import StateFile
 from tests.arm_builders import client_for
 from tests.support import ManualClock, by_api, sim_config
 
@@ -233,3 +235,28 @@ def test_a_403_on_crr_jobs_leaves_the_vault_working_and_shows_on_its_source_only
     assert [value for _, value in found["azure_backup_exporter_target_source_up"]] == [1.0]
     assert {labels["status"] for labels, value in found["azure_backup_job_last_status"]
             if labels["operation"] == "CrossRegionRestore" and value == 1.0} == {"Completed", "Failed"}
+
+
+def crr_counts(app: App) -> dict[str, float]:
+    return {labels["status"]: value for labels, value in samples(app)["azure_backup_jobs_total"]
+            if labels["operation"] == "CrossRegionRestore" and value}
+
+
+def test_crr_jobs_are_counted_once_across_a_restart(sim: Simulator, clock: ManualClock, tmp_path: Path) -> None:
+    app = app_for(sim, clock)
+    for _ in range(2):
+        assert app.poller.poll_once()
+        clock.advance(300)
+    assert crr_counts(app) == {"Completed": 1.0, "Failed": 1.0}
+    path = tmp_path / "state.json"
+    StateFile(path, clock=clock).save(app.store)
+    app.close()
+    restored = Store(lookback=86400.0, clock=clock)
+    StateFile(path, clock=clock).load(restored)
+    again = App(sim_config(sim, lookback="1d", inventory_interval=0), ApiTelemetry(), store=restored, clock=clock,
+                monotonic=ManualClock(0.0))
+    for _ in range(2):
+        assert again.poller.poll_once()  # the CRR list names both jobs again: counted already
+        clock.advance(300)
+    assert crr_counts(again) == {"Completed": 1.0, "Failed": 1.0}
+    again.close()
