@@ -8,6 +8,11 @@ their operation "CrossRegionRestore" (ListCrrJobs_Post.json). Their details come
 BackupCrrJobDetails_Get, never the vault's backupJobs/{id}, so the ids seen here are remembered
 per vault. A failed read (a 403 where the role lacks the secondary-region permission) leaves the
 vault's own jobs alone and shows as `azure_backup_exporter_target_source_up{source="crr_jobs"} 0`.
+
+The remembered ids live in memory only: after a restart, a CRR job whose details were still wanted
+and that the first window no longer lists gets the vault's GET, whose 404 makes the poller use its
+list entry (counted, without its error details). A target's `jobs:` id of a CRR job is likewise
+read through the vault unless the CRR list has named it.
 """
 
 from __future__ import annotations
