@@ -21,6 +21,7 @@ from exporter.azure.telemetry import ApiTelemetry
 from exporter.config.schema import Config, ConfigError
 from exporter.exposition.lifecycle_families import LifecycleCollector
 from exporter.exposition.publisher import Publisher
+from exporter.polling.crr_jobs import CrossRegionJobs
 from exporter.polling.discovery import LatestVaults
 from exporter.polling.graph_source import ResourceGraphSource
 from exporter.polling.inventory_poller import InventoryPoller
@@ -90,6 +91,7 @@ class App:
         self.poller = Poller(
             config, api, self._job_sources(api, backup_vaults), store=self.store, telemetry=telemetry,
             publish=self._publish, vaults=self.vaults, clock=clock, monotonic=monotonic,
+            crr=CrossRegionJobs(api, collection.operations) if collection.cross_region_restore_jobs else None,
         )
         self.inventory, self.posture = self._inventory_pollers(api, backup_vaults, clock, monotonic)
 
