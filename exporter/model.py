@@ -61,11 +61,13 @@ class VaultRef:
 
 @dataclass(frozen=True, slots=True)
 class VaultInfo:
-    """What discovery learnt about a vault: where it lives and how it is tagged."""
+    """What discovery learnt about a vault: where it lives, how it is tagged, and whether its
+    jobs include cross-region restores read from the paired region (Recovery Services only)."""
 
     ref: VaultRef
     location: str = ""
     tags: tuple[tuple[str, str], ...] = ()
+    cross_region_restore: bool = False
 
 
 class TaskState(NamedTuple):

@@ -21,6 +21,7 @@ from exporter.azure.telemetry import ApiTelemetry
 from exporter.config.schema import Config, ConfigError
 from exporter.exposition.lifecycle_families import LifecycleCollector
 from exporter.exposition.publisher import Publisher
+from exporter.polling.crr_jobs import CrossRegionJobs
 from exporter.polling.discovery import LatestVaults
 from exporter.polling.graph_source import ResourceGraphSource
 from exporter.polling.inventory_poller import InventoryPoller
@@ -84,8 +85,19 @@ class App:
         self.publisher = publisher or Publisher(telemetry, collection.vault_tags)
         self.publisher.set_vault_tags(collection.vault_tags)
         api = RecoveryServicesApi(self.arm, collection.api_version)
+        backup_vaults = DataProtectionApi(self.arm, collection.backup_vault_api_version)
         # Discovery's latest VaultSet: the job poller writes it; the graph source and inventory read it.
-        self.vaults = vaults = LatestVaults()
+        self.vaults = LatestVaults()
+        self.poller = Poller(
+            config, api, self._job_sources(api, backup_vaults), store=self.store, telemetry=telemetry,
+            publish=self._publish, vaults=self.vaults, clock=clock, monotonic=monotonic,
+            crr=CrossRegionJobs(api, collection.operations) if collection.cross_region_restore_jobs else None,
+        )
+        self.inventory, self.posture = self._inventory_pollers(api, backup_vaults, clock, monotonic)
+
+    def _job_sources(self, api: RecoveryServicesApi, backup_vaults: DataProtectionApi) -> list[JobSource]:
+        collection = self.config.collection
+        vaults = self.vaults
         recovery_services: JobSource = RecoveryServicesSource(api, collection.operations)
         if collection.source == "resource_graph":
             # Resource Graph reads Recovery Services jobs only; backup vaults keep their own API.
@@ -96,42 +108,43 @@ class App:
                 interval=collection.interval,
                 operations=collection.operations,
             )
-        backup_vaults = DataProtectionApi(self.arm, collection.backup_vault_api_version)
-        sources: list[JobSource] = [recovery_services, DataProtectionSource(backup_vaults, collection.operations)]
-        self.poller = Poller(
-            config, api, sources, store=self.store, telemetry=telemetry, publish=self._publish, vaults=vaults,
-            clock=clock, monotonic=monotonic,
-        )
-        self.inventory: InventoryPoller | None = None
-        if collection.inventory_interval > 0:
-            self.inventory = InventoryPoller(
-                api,
-                InventoryStore(clock),
-                interval=collection.inventory_interval,
-                vaults=lambda: vaults.get().refs,  # the vaults of the job poller's latest discovery
-                telemetry=telemetry,
-                publish=self.publisher.publish_inventory,
-                concurrency=collection.concurrency,
-                monotonic=monotonic,
-                dpp_api=backup_vaults,  # backup instances and backup-vault policies too
-            )
-        else:
-            self.publisher.publish_inventory(None)  # a reload that turned it off drops its series
-        self.posture: PosturePoller | None = None
-        if collection.inventory_interval > 0:  # the vault posture runs on the inventory interval
-            self.posture = PosturePoller(
-                PostureApi(self.arm, collection.backup_vault_api_version),
-                PostureStore(clock),
-                interval=collection.inventory_interval,
-                vaults=lambda: vaults.get().refs,  # the vaults of the job poller's latest discovery, as the inventory
-                telemetry=telemetry,
-                publish=self.publisher.publish_posture,
-                concurrency=collection.concurrency,
-                monotonic=monotonic,
-                coverage=collection.coverage,
-            )
-        else:
+        return [recovery_services, DataProtectionSource(backup_vaults, collection.operations)]
+
+    def _inventory_pollers(
+        self, api: RecoveryServicesApi, backup_vaults: DataProtectionApi, clock: Callable[[], float],
+        monotonic: Callable[[], float],
+    ) -> tuple[InventoryPoller | None, PosturePoller | None]:
+        """The protected-item inventory and the vault posture, both on `inventory_interval` (0: off,
+        and a reload that turned them off drops their series)."""
+        collection = self.config.collection
+        if collection.inventory_interval <= 0:
+            self.publisher.publish_inventory(None)
             self.publisher.publish_posture(None)
+            return None, None
+        vaults = self.vaults
+        inventory = InventoryPoller(
+            api,
+            InventoryStore(clock),
+            interval=collection.inventory_interval,
+            vaults=lambda: vaults.get().refs,  # the vaults of the job poller's latest discovery
+            telemetry=self.telemetry,
+            publish=self.publisher.publish_inventory,
+            concurrency=collection.concurrency,
+            monotonic=monotonic,
+            dpp_api=backup_vaults,  # backup instances and backup-vault policies too
+        )
+        posture = PosturePoller(
+            PostureApi(self.arm, collection.backup_vault_api_version),
+            PostureStore(clock),
+            interval=collection.inventory_interval,
+            vaults=lambda: vaults.get().refs,  # the same discovery value as the inventory
+            telemetry=self.telemetry,
+            publish=self.publisher.publish_posture,
+            concurrency=collection.concurrency,
+            monotonic=monotonic,
+            coverage=collection.coverage,
+        )
+        return inventory, posture
 
     def poll_once(self) -> bool:
         """Poll every vault's jobs, then (when on) its inventory; True if every request succeeded."""

@@ -1,4 +1,4 @@
-"""The exporter's HTTP server with 10,000 items published, in a process of its own (for tests/test_load.py).
+"""The exporter's HTTP server with 10,000 items published, in a process of its own (for tests/e2e/test_load.py).
 
 `python -m tests.load_server [items]` builds a Store with that many protected items directly (no
 Azure, no simulator), publishes it, serves it on 127.0.0.1:0 and prints one JSON line (url, sizes).

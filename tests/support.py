@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from exporter.config.schema import Config, parse_config
 from exporter.model import FINISHED_STATUSES, Job, VaultRef
 from exporter.service import App
 from exporter.simulator import EstateSpec, Simulator
+
+# Tests live in one folder per layer (tests/parsing/, tests/polling/, ...); these name the shared places.
+REPO_ROOT = Path(__file__).resolve().parent.parent
+AZURE_FIXTURES = REPO_ROOT / "tests" / "fixtures" / "azure"  # real Azure bodies, sources in its README
 
 DAY = 86400.0
 T0 = 1_795_000_000.0  # 2026-11-18, a fixed "now" for simulated estates driven by a manual clock

@@ -6,7 +6,7 @@ kustomize reads no file outside the kustomization's directory, so two assets hav
 - base/dashboards/azure-backup.json: grafana/dashboards/azure-backup.json, byte for byte.
 
 The originals stay the one source of truth: edit them, then `make k8s` (this script).
-`--check` writes nothing and exits 1 if a committed copy is out of date; tests/test_kubernetes.py
+`--check` writes nothing and exits 1 if a committed copy is out of date; tests/deploy/test_kubernetes.py
 makes the same comparison.
 """
 

@@ -140,11 +140,16 @@ class ArmClient:
         params: Mapping[str, str] | None = None,
         subscription_id: str = "",
         max_pages: int | None = None,
+        post: Any = None,
     ) -> Iterator[list[Any]]:
-        """Yield the `value` list of each page, following `nextLink` until it is absent."""
+        """Yield the `value` list of each page, following `nextLink` until it is absent.
+
+        With `post`, every page (the nextLinks too) is a POST of that JSON body: a list that is a
+        query (BackupCrrJobs_List) names its vault in the body, which each page needs again."""
         max_pages = self._max_pages if max_pages is None else max_pages
         query = {"api-version": api_version, **(params or {})}
-        body = self._request(self.base_url + path, query, api, subscription_id, page=True)
+        data = None if post is None else json.dumps(post, separators=(",", ":")).encode()
+        body = self._request(self.base_url + path, query, api, subscription_id, data, page=True)
         seen: set[str] = set()
         for number in range(1, max_pages + 1):
             yield body["value"]
@@ -160,7 +165,7 @@ class ArmClient:
             # The nextLink's bytes go on the wire as sent (see _VerbatimTarget).
             target = _VERBATIM_TARGET.set(url.partition(self._origin[1])[2])
             try:
-                body = self._request(url, None, api, subscription_id, page=True)
+                body = self._request(url, None, api, subscription_id, data, page=True)
             finally:
                 _VERBATIM_TARGET.reset(target)
         raise ArmError(api, None, "TooManyPages", f"stopped after {max_pages} pages")

@@ -18,6 +18,10 @@ FILTER_TIME_FORMAT = "%Y-%m-%d %I:%M:%S %p"
 # The service rejects job windows longer than 30 days.
 MAX_WINDOW_SECONDS = 30 * 86400.0
 VAULTS_API_VERSION = "2025-08-01"
+# BackupCrrJobs_List and BackupCrrJobDetails_Get (the "passive stamp" operations, answered by the
+# secondary region) are specified at this version: Azure/azure-rest-api-specs
+# specification/recoveryservicesbackup/.../stable/2021-11-15/bms.json, ListCrrJobs_Post.json.
+CRR_API_VERSION = "2021-11-15"
 SUBSCRIPTIONS_API_VERSION = "2022-12-01"
 
 
@@ -61,6 +65,32 @@ class RecoveryServicesApi:
             f"{vault.resource_id}/backupJobs/{job_id}",
             api="get_job",
             params={"api-version": self._api_version},
+            subscription_id=vault.subscription_id,
+        )
+
+    def list_crr_jobs(self, vault: VaultRef, region: str, start: float, end: float) -> Iterator[list[Any]]:
+        """Yield pages of the vault's cross-region restore jobs that started in [start, end].
+
+        BackupCrrJobs_List: a POST to the secondary region `region` naming the vault in the body,
+        with the same `$filter` as the vault's own list; every page is posted with that body."""
+        path = f"{_location(vault, region)}/backupCrrJobs"
+        for lower, upper in windows(start, end):
+            yield from self._arm.pages(
+                path,
+                api="list_crr_jobs",
+                api_version=CRR_API_VERSION,
+                params={"$filter": job_filter(lower, upper)},
+                subscription_id=vault.subscription_id,
+                post={"resourceId": vault.resource_id},
+            )
+
+    def get_crr_job(self, vault: VaultRef, region: str, job_id: str) -> Any:
+        """One cross-region restore job with its details (BackupCrrJobDetails_Get: a JobResource)."""
+        return self._arm.post(
+            f"{_location(vault, region)}/backupCrrJob",
+            {"resourceId": vault.resource_id, "jobName": job_id},
+            api="get_crr_job",
+            params={"api-version": CRR_API_VERSION},
             subscription_id=vault.subscription_id,
         )
 
@@ -109,6 +139,11 @@ class RecoveryServicesApi:
         return infos
 
 
+def _location(vault: VaultRef, region: str) -> str:
+    """The Recovery Services provider of the vault's subscription in `region` (the CRR operations' base)."""
+    return f"/subscriptions/{vault.subscription_id}/providers/Microsoft.RecoveryServices/locations/{region}"
+
+
 def vault_info(subscription_id: str, entry: Any) -> VaultInfo | None:
     """A vault list entry → VaultInfo; the resource group comes from its id."""
     if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
@@ -129,4 +164,15 @@ def vault_info(subscription_id: str, entry: Any) -> VaultInfo | None:
         ref=VaultRef(subscription_id, resource_group, name),
         location=str(entry.get("location") or ""),
         tags=tuple(sorted((str(k), str(v)) for k, v in tags.items())),
+        cross_region_restore=_cross_region_restore(entry),
     )
+
+
+def _cross_region_restore(entry: dict[str, Any]) -> bool:
+    """`properties.redundancySettings.crossRegionRestore` is "Enabled": the list's items are whole
+    `Vault` resources (Vaults_ListBySubscriptionId returns a VaultList of them), and the vault's
+    GET example (GETVault.json, 2025-08-01) shows the field."""
+    properties = entry.get("properties")
+    settings = properties.get("redundancySettings") if isinstance(properties, dict) else None
+    state = settings.get("crossRegionRestore") if isinstance(settings, dict) else None
+    return isinstance(state, str) and state.lower() == "enabled"

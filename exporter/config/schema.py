@@ -110,6 +110,8 @@ class CollectionConfig:
     shard_count: int = 1
     inventory_interval: float = 1800.0  # 0: off
     coverage: bool = False  # one Resource Graph query per inventory interval: resources no vault protects
+    # Each poll of a vault with cross-region restore on also lists its CRR jobs from the paired region.
+    cross_region_restore_jobs: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +189,7 @@ _COLLECTION: dict[str, cv.Converter] = {
     "shard_count": cv.integer(1, MAX_SHARDS),
     "inventory_interval": cv.duration_or_off,
     "coverage": cv.boolean,
+    "cross_region_restore_jobs": cv.boolean,
 }
 _TARGET: dict[str, cv.Converter] = {
     "subscription_id": cv.guid_or_star,

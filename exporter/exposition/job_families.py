@@ -116,6 +116,7 @@ class BackupCollector(Collector):
         azure_backup_tracked_job_task_status{…,job_id="41f3…",task="Take Snapshot",status="Completed"} 1.0
         azure_backup_vault_info{…,vault=…,location="westeurope",kind="recovery_services",tag_team="payments"} 1.0
         azure_backup_exporter_target_up{subscription_id=…,resource_group=…,vault=…} 1.0
+        azure_backup_exporter_target_source_up{subscription_id=…,resource_group=…,vault=…,source="crr_jobs"} 0.0
         azure_backup_exporter_discovery_up 1.0
         azure_backup_exporter_api_requests_total{api="list_jobs",code="200"} 42.0
         azure_backup_exporter_api_ratelimit_remaining{subscription_id=…,scope="subscription-reads"} 11999.0
@@ -316,6 +317,12 @@ class BackupCollector(Collector):
             f"Duration of the vault's last poll. {CACHED}",
             labels=VAULT_LABELS,
         )
+        source_up = GaugeMetricFamily(
+            "azure_backup_exporter_target_source_up",
+            "1 if the further read `source` of the vault's last good poll succeeded (crr_jobs: the "
+            f"cross-region restore jobs, listed from the paired region). {CACHED}",
+            labels=[*VAULT_LABELS, "source"],
+        )
         for vault in vaults:
             labels = list(vault.info.ref.labels)
             tags = dict(vault.info.tags)
@@ -327,7 +334,11 @@ class BackupCollector(Collector):
             up.add_metric(labels, 1.0 if vault.up else 0.0)
             _optional(last, labels, vault.last_success)
             _optional(took, labels, vault.poll_duration)
+            for source, ok in vault.sources:
+                source_up.add_metric([*labels, source], 1.0 if ok else 0.0)
         yield from (info, up, last, took)
+        if source_up.samples:  # only vaults with a further read (cross-region restore on) have one
+            yield source_up
 
 
 def _progress(job: Job) -> float | None:

@@ -137,7 +137,7 @@ class Discoverer:
                 for i in self._discovered.get(target.subscription_id, [])
             }
             found = known.get((ref.kind, ref.resource_group.lower(), ref.vault.lower()))
-            return [VaultInfo(ref, found.location, found.tags) if found else VaultInfo(ref)]
+            return [VaultInfo(ref, found.location, found.tags, found.cross_region_restore) if found else VaultInfo(ref)]
         subs = list(self._discovered) if target.subscription_id == "*" else [target.subscription_id]
         return [
             info

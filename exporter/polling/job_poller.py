@@ -26,8 +26,9 @@ from exporter.azure.arm import ArmError
 from exporter.azure.backup import RecoveryServicesApi
 from exporter.azure.telemetry import ApiTelemetry
 from exporter.config.schema import Config
-from exporter.model import Job, VaultRef
+from exporter.model import Job, VaultInfo, VaultRef
 from exporter.polling.background import lower_thread_priority
+from exporter.polling.crr_jobs import CRR_SOURCE, CrossRegionJobs
 from exporter.polling.discovery import Discoverer, LatestVaults
 from exporter.polling.progress import Progress
 from exporter.polling.sources import JobSource, Window
@@ -82,9 +83,14 @@ class Poller:
         vaults: LatestVaults,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        crr: CrossRegionJobs | None = None,
     ) -> None:
         self.config = config
         self._sources = {source.kind: source for source in sources}
+        # Cross-region restore jobs of the vaults that have it on, read into their polls; for a
+        # vault whose last CRR read failed, the start of the window it missed.
+        self._crr = crr
+        self._crr_behind: dict[VaultRef, float] = {}
         self._store = store
         self._telemetry = telemetry
         self._publish = publish
@@ -217,6 +223,9 @@ class Poller:
         except ArmError as exc:
             log.warning("polling vault %s failed: %s", ref, exc)
             return VaultPoll(ref, ok=False, duration=self._monotonic() - started, error=str(exc)), errors
+        sources: tuple[tuple[str, bool], ...] = ()
+        if self._crr is not None and self._crr.wanted(state.info):
+            sources = self._cross_region(state.info, window, listed, errors)
         if state.watermark is None:
             jobs = listed
             pending: dict[str, tuple[Job, int]] = {}
@@ -229,8 +238,30 @@ class Poller:
             jobs.extend(self._stragglers(ref, [j for j in stragglers if j not in seen], gone, errors))
         tracked = self._tracked(ref, state, errors)
         poll = VaultPoll(ref, ok=True, duration=self._monotonic() - started, window_end=window.end, jobs=tuple(jobs),
-                         tracked=tuple(tracked), pending=pending, backfill=tuple(backfill), gone=tuple(gone))
+                         tracked=tuple(tracked), pending=pending, backfill=tuple(backfill), gone=tuple(gone),
+                         sources=sources)
         return poll, errors
+
+    def _cross_region(
+        self, info: VaultInfo, window: Window, listed: list[Job], errors: Counter[str]
+    ) -> tuple[tuple[str, bool], ...]:
+        """Add the vault's cross-region restore jobs to `listed`; the read's health row (none when
+        skipped). A failed read does not fail the poll: the next one reaches back to what it missed."""
+        assert self._crr is not None  # noqa: S101 - the caller checked
+        region = self._crr.region(info, errors)
+        if region is None:
+            return ()
+        ref = info.ref
+        floor = window.end - self.config.collection.lookback
+        start = max(floor, min(window.start, self._crr_behind.get(ref, window.start)))
+        try:
+            listed.extend(self._crr.list_jobs(info, region, start, window.end, errors))
+        except ArmError as exc:
+            log.warning("cross-region restore jobs of vault %s (region %s) failed: %s", ref, region, exc)
+            self._crr_behind.setdefault(ref, window.start)
+            return ((CRR_SOURCE, False),)
+        self._crr_behind.pop(ref, None)
+        return ((CRR_SOURCE, True),)
 
     def _warm(
         self, ref: VaultRef, state: VaultState, listed: list[Job], now: float, errors: Counter[str]
@@ -261,10 +292,14 @@ class Poller:
     def _by_id(self, ref: VaultRef, job_ids: Iterable[str], errors: Counter[str]) -> list[tuple[str, ById]]:
         """GET each job by id, in order: what each answered (the job, None if unreadable, or the error)."""
         source = self._sources[ref.kind]
+        crr = self._crr
         answers: list[tuple[str, ById]] = []
         for job_id in job_ids:
             try:
-                answers.append((job_id, source.get_job(ref, job_id, errors)))
+                if crr is not None and crr.owns(ref, job_id):  # a CRR job: its details come from the secondary region
+                    answers.append((job_id, crr.get_job(ref, job_id, errors)))
+                else:
+                    answers.append((job_id, source.get_job(ref, job_id, errors)))
             except ArmError as exc:
                 answers.append((job_id, exc))
         return answers

@@ -19,6 +19,7 @@ from exporter.azure.backup import RecoveryServicesApi
 from exporter.azure.credential import TokenError, TokenSource, build_credential
 from exporter.azure.dataprotection import DataProtectionApi
 from exporter.azure.pacing import Pacer
+from exporter.azure.regions import secondary_region
 from exporter.azure.resourcegraph import ResourceGraphApi, jobs_query
 from exporter.azure.telemetry import ApiTelemetry
 from exporter.config.schema import Config
@@ -40,6 +41,10 @@ READS: dict[str, tuple[str, str]] = {
     "list_backup_jobs": ("list jobs", "Backup Reader on the backup vault"),
     "get_backup_job": ("job details", "Backup Reader on the backup vault"),
     "resource_graph": ("Resource Graph jobs query", "Reader (or Backup Reader) on the vaults"),
+    # Microsoft's Azure Backup RBAC page lists these actions for cross-region restore, at the
+    # subscription of the vault (Backup Operator, or a custom role).
+    "list_crr_jobs": ("cross-region restore jobs", ("Microsoft.RecoveryServices/locations/backupCrrJobs/action "
+                                                    "(a custom role, or Backup Operator) on the subscription")),
 }
 # Any well-formed job id: a 404 for it means the GET was allowed (RBAC answers 403 before the
 # resource provider looks the job up), which is all a vault without jobs can show.
@@ -96,10 +101,11 @@ def run_checks(config: Config, arm: ArmClient, tokens: TokenSource, now: float) 
     except TokenError as exc:
         return [Outcome("azure", "token", None, str(exc))]
     outcomes: list[Outcome] = []
-    vaults = _discover(config, arm, outcomes)
+    found_vaults = _discover(config, arm, outcomes)
+    vaults = sorted(found_vaults)
     checker = _VaultChecker(config, arm, now)
     with ThreadPoolExecutor(max_workers=max(1, config.collection.concurrency)) as pool:
-        for found in pool.map(checker.check, vaults):
+        for found in pool.map(checker.check, vaults, [found_vaults[ref] for ref in vaults]):
             outcomes.extend(found)
     rs_vaults = [v for v in vaults if v.kind == RECOVERY_SERVICES]
     if config.collection.source == "resource_graph" and rs_vaults:
@@ -107,8 +113,9 @@ def run_checks(config: Config, arm: ArmClient, tokens: TokenSource, now: float) 
     return outcomes
 
 
-def _discover(config: Config, arm: ArmClient, outcomes: list[Outcome]) -> list[VaultRef]:
-    """The vaults the targets name or discovery finds, recording each listing's outcome."""
+def _discover(config: Config, arm: ArmClient, outcomes: list[Outcome]) -> dict[VaultRef, VaultInfo | None]:
+    """The vaults the targets name or discovery finds (with what the listing said of them, when
+    one did), recording each listing's outcome."""
     listers: dict[str, Callable[[str], list[VaultInfo]]] = {
         RECOVERY_SERVICES: RecoveryServicesApi(arm, config.collection.api_version).list_vaults,
         BACKUP_VAULT: DataProtectionApi(arm, config.collection.backup_vault_api_version).list_vaults,
@@ -119,7 +126,7 @@ def _discover(config: Config, arm: ArmClient, outcomes: list[Outcome]) -> list[V
         api = RecoveryServicesApi(arm, config.collection.api_version)
         found = _attempt("tenant", "list_subscriptions", api.list_subscriptions, outcomes)
         subscriptions = sorted({*subscriptions, *(found or [])})
-    refs: dict[VaultRef, None] = {}
+    refs: dict[VaultRef, VaultInfo | None] = {}
     for target in config.targets:
         if not target.is_discovery:
             refs[VaultRef(target.subscription_id, target.resource_group or "", target.vault_name or "",
@@ -131,8 +138,8 @@ def _discover(config: Config, arm: ArmClient, outcomes: list[Outcome]) -> list[V
             infos = _attempt(f"subscription {sub}", read, partial(listers[kind], sub), outcomes) or []
             for info in infos:
                 if any(kind in t.kinds and t.matches(info.ref.vault) for t in wanted):
-                    refs[info.ref] = None
-    return sorted(refs)
+                    refs[info.ref] = info
+    return refs
 
 
 def _attempt(scope: str, read: str, call: Callable[[], T], outcomes: list[Outcome]) -> T | None:
@@ -154,7 +161,8 @@ class _VaultChecker:
         self._bv = DataProtectionApi(arm, config.collection.backup_vault_api_version)
         self._now = now
 
-    def check(self, ref: VaultRef) -> list[Outcome]:
+    def check(self, ref: VaultRef, info: VaultInfo | None = None) -> list[Outcome]:
+        """`info`: what discovery listed of the vault; cross-region restore shows only there."""
         scope = f"{ref} ({ref.kind})"
         outcomes: list[Outcome] = []
         if ref.kind == BACKUP_VAULT:
@@ -171,6 +179,10 @@ class _VaultChecker:
             outcomes.append(_details(scope, "get_job", lambda j: self._rs.get_job(ref, j), page))
         if self._collection.inventory_interval > 0:
             _attempt(scope, "list_protected_items", lambda: _first_page(self._rs.list_protected_items(ref)), outcomes)
+        region = secondary_region(info.location) if info is not None and info.cross_region_restore else None
+        if self._collection.cross_region_restore_jobs and region is not None:
+            crr = self._rs.list_crr_jobs(ref, region, self._now - LIST_WINDOW_SECONDS, self._now)
+            _attempt(scope, "list_crr_jobs", lambda: _first_page(crr), outcomes)
         return outcomes
 
 

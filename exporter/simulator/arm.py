@@ -25,6 +25,7 @@ from exporter.simulator.vaults import (
     offset_paging,
     page_response,
     read_skiptoken,
+    redundancy_settings,
     skiptoken,
     subscription_missing,
     vault_or_404,
@@ -100,7 +101,11 @@ def list_vaults(sim: Host, request: Request, match: re.Match[str]) -> Response:
     missing = subscription_missing(sim, subscription_id)
     if missing is not None:
         return missing
-    return offset_paging(sim, request, [wire.vault_body(v) for v in sim.estate.vaults_in(subscription_id)])
+    bodies = [wire.vault_body(v) for v in sim.estate.vaults_in(subscription_id)]
+    for vault, body in zip(sim.estate.vaults_in(subscription_id), bodies, strict=True):
+        # A list entry is the whole Vault resource: cross-region restore shows here as in its GET.
+        body["properties"]["redundancySettings"] = redundancy_settings(sim, vault)
+    return offset_paging(sim, request, bodies)
 
 
 def list_jobs(sim: Host, request: Request, match: re.Match[str]) -> Response:

@@ -31,6 +31,7 @@ from exporter.simulator.resources import BackupVault, Vault
 from exporter.simulator.routing import Host, Request, Response, Route, json_response, route
 from exporter.simulator.schedule import TICKS_PER_SECOND
 from exporter.simulator.vaults import VAULT_PATH as _RSV_VAULT
+from exporter.simulator.vaults import redundancy_settings
 from exporter.simulator.vaults import vault_or_404 as _rsv_vault_or_404
 
 GB = 1024**3
@@ -56,8 +57,7 @@ def rsv_vault_body(sim: Host, vault: Vault) -> dict[str, Any]:
             "monitoringSettings": {"azureMonitorAlertSettings": {"alertsForAllJobFailures": "Enabled"},
                                    "classicAlertSettings": {"alertsForCriticalOperations": "Disabled"}},
             "provisioningState": "Succeeded", "publicNetworkAccess": "Enabled",
-            "redundancySettings": {"crossRegionRestore": "Enabled" if open_ else "Disabled",
-                                   "standardTierStorageRedundancy": "GeoRedundant"},
+            "redundancySettings": redundancy_settings(sim, vault),
             "securitySettings": {
                 "immutabilitySettings": {"state": immutability},
                 "multiUserAuthorization": "Disabled",

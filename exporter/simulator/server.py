@@ -10,7 +10,7 @@ from collections import deque
 from collections.abc import Callable
 from types import TracebackType
 
-from exporter.simulator import arm, control, dataprotection, identity, inventory, policies, posture, resourcegraph
+from exporter.simulator import arm, control, crr, dataprotection, identity, inventory, policies, posture, resourcegraph
 from exporter.simulator.estate import Estate
 from exporter.simulator.faults import Fault, FaultPlan
 from exporter.simulator.httpd import SimulatorHTTPServer
@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 ROUTES: list[Route] = [
     *identity.ROUTES,
     *arm.ROUTES,
+    *crr.ROUTES,
     *dataprotection.ROUTES,
     *resourcegraph.ROUTES,
     *inventory.ROUTES,

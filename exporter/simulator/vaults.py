@@ -19,6 +19,21 @@ VAULTS_PATH = r"/providers/Microsoft\.RecoveryServices/vaults"
 VAULT_PATH = SUBSCRIPTION_PATH + r"/resourceGroups/(?P<rg>[^/]+)" + VAULTS_PATH + r"/(?P<vault>[^/]+)"
 
 
+# With EstateSpec.posture_cases, this Recovery Services vault has cross-region restore on (simulator.crr).
+CRR_VAULT_INDEX = 1
+
+
+def crr_enabled(sim: Host, vault: Vault) -> bool:
+    """Whether the vault has cross-region restore on (`redundancySettings.crossRegionRestore`)."""
+    return sim.estate.spec.posture_cases and vault.index == CRR_VAULT_INDEX
+
+
+def redundancy_settings(sim: Host, vault: Vault) -> dict[str, str]:
+    """The vault's `properties.redundancySettings`, in its GET and in the vaults list alike."""
+    return {"crossRegionRestore": "Enabled" if crr_enabled(sim, vault) else "Disabled",
+            "standardTierStorageRedundancy": "GeoRedundant"}
+
+
 class BadRequestError(ValueError):
     """A request the real API would refuse with 400; the message goes in the ARM error body."""
 

@@ -3,7 +3,7 @@
 The shapes follow the bodies in the shared azure-samples: list items carry no `extendedInfo`
 (azcli_recording_LIST_jobs_no_filter), the single-job GET adds `extendedInfo` and, for failures,
 `errorDetails` (rsv_docs_sqlvm_failed_workload_job). Each job type carries exactly the fields of
-its model in the official SDK (tests/test_simulator_fidelity.py proves it): `containerName` only
+its model in the official SDK (tests/simulator/test_simulator_fidelity.py proves it): `containerName` only
 on VM jobs, `isUserTriggered` on VM and file-share jobs, never on workload jobs.
 """
 

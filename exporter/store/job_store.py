@@ -71,6 +71,7 @@ class VaultState:
     poll_duration: float | None = None
     last_error: str | None = None  # the last failed poll's reason; None once a poll succeeds
     last_poll: float | None = None  # when the last poll, good or bad, ended
+    sources: dict[str, bool] = field(default_factory=dict)  # the further reads of a poll (crr_jobs): ok?
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +88,9 @@ class VaultPoll:
     backfill: tuple[str, ...] = ()  # counted from a list, the details of these still wanted
     gone: tuple[str, ...] = ()  # jobs in progress that Azure no longer knows (404)
     error: str | None = None  # why the poll failed (ArmError's message: no secret), for the status page
+    # The further reads of a good poll and whether each answered: (("crr_jobs", False),) when the
+    # vault's cross-region restore jobs could not be read while its own jobs could.
+    sources: tuple[tuple[str, bool], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +103,7 @@ class VaultView:
     tracked: tuple[Job, ...]
     last_error: str | None = None
     last_poll: float | None = None
+    sources: tuple[tuple[str, bool], ...] = ()  # the further reads of the last good poll
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,6 +272,7 @@ class Store:
         vault.last_poll = self._clock()
         if ok:
             vault.last_success = self._clock()
+            vault.sources = dict(poll.sources)
             if window_end is not None:
                 vault.watermark = window_end
         self._prune(vault)
@@ -339,6 +345,7 @@ class Store:
                 tuple(v.tracked[j] for j in v.tracked_ids if j in v.tracked),
                 v.last_error,
                 v.last_poll,
+                tuple(sorted(v.sources.items())),
             )
             for _, v in sorted(self._vaults.items())
         )

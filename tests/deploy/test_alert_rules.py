@@ -63,6 +63,7 @@ CONTRACT_METRICS = {
     "azure_backup_exporter_target_up",
     "azure_backup_exporter_target_last_success_timestamp_seconds",
     "azure_backup_exporter_target_poll_duration_seconds",
+    "azure_backup_exporter_target_source_up",  # issue 12: the cross-region restore job read
     "azure_backup_exporter_api_requests_total",
     *(f"azure_backup_exporter_api_request_duration_seconds{s}" for s in ("_bucket", "_sum", "_count")),
     "azure_backup_exporter_api_ratelimit_remaining",

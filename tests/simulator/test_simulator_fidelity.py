@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,8 +20,9 @@ from exporter.config.schema import CollectionConfig
 from exporter.demo import DEMO_ESTATE
 from exporter.simulator import Simulator
 from tests.sdk_fidelity import check, check_all, dpp_models, rsv_models
+from tests.support import AZURE_FIXTURES
 
-FIXTURES = Path(__file__).parent / "fixtures" / "azure"
+FIXTURES = AZURE_FIXTURES
 NOW = 1_767_225_600.0 + 9 * 86400.0 + 1234.5  # nine days into the estate: a full 8-day history
 RSV = "/providers/Microsoft.RecoveryServices/vaults/"
 DPP = "/providers/Microsoft.DataProtection/backupVaults/"

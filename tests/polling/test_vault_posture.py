@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,9 +29,9 @@ from exporter.parsing.vault_posture import (
 from exporter.service import App
 from exporter.simulator import EstateSpec, Fault, Simulator
 from exporter.simulator.schedule import TICKS_PER_SECOND
-from tests.support import ManualClock, sim_config
+from tests.support import AZURE_FIXTURES, ManualClock, sim_config
 
-FIXTURES = Path(__file__).parent / "fixtures" / "azure"
+FIXTURES = AZURE_FIXTURES
 DAY = 86400.0
 SPEC = EstateSpec(subscriptions=1, vaults_per_subscription=2, items_per_vault=4, period_seconds=3600.0,
                   duration_range=(300, 1200), deletion_jobs=1, history_seconds=2 * DAY,

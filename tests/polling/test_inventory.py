@@ -83,7 +83,7 @@ def test_one_paged_listing_per_vault_per_inventory_interval(sim: Simulator, cloc
         sim.reset_requests()
         assert app.inventory.poll_due() == listed, f"at {minutes}m"
         assert inventory_requests(sim) == (pages if listed else 0), f"at {minutes}m"
-        # Beside the items, one listing of the vault's policies (tests/test_policies.py counts it).
+        # Beside the items, one listing of the vault's policies (tests/polling/test_policies.py counts it).
         assert {r.api for r in sim.requests()} <= {"list_protected_items", "list_policies"}
 
 

@@ -3,14 +3,14 @@ into the Jobs the metrics expect."""
 
 import json
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
 from exporter.model import Job, TaskState
 from exporter.parsing.jobs import parse_job
+from tests.support import AZURE_FIXTURES
 
-FIXTURES = Path(__file__).parent / "fixtures" / "azure"
+FIXTURES = AZURE_FIXTURES
 MB = 1024**2
 
 

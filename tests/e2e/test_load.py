@@ -2,7 +2,7 @@
 
 Bounded: 200 clients x 10 requests, a deadline on everything, the server in a process of its own
 (tests/load_server.py) whose threads and memory are read from /proc/<pid>/status. The figures are
-printed (`pytest -s tests/test_load.py`) for the README.
+printed (`pytest -s tests/e2e/test_load.py`) for the README.
 """
 
 from __future__ import annotations

@@ -8,7 +8,6 @@ import json
 import math
 from collections import Counter
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,9 +19,9 @@ from exporter.parsing.policies import Policy, parse_dpp_policy, parse_rsv_policy
 from exporter.service import App
 from exporter.simulator import EstateSpec, Fault, Simulator
 from exporter.simulator.policies import backup_instance_body, dpp_policies, rsv_policies
-from tests.support import ManualClock, sim_config
+from tests.support import AZURE_FIXTURES, ManualClock, sim_config
 
-FIXTURES = Path(__file__).parent / "fixtures" / "azure"
+FIXTURES = AZURE_FIXTURES
 HOUR, DAY = 3600.0, 86400.0
 
 

@@ -10,7 +10,6 @@ import copy
 import json
 from collections import Counter
 from fractions import Fraction
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,8 +18,9 @@ from exporter.parsing.common import MAX_LABEL_CHARS
 from exporter.parsing.dpp_jobs import parse_dpp_job
 from exporter.parsing.jobs import parse_job
 from exporter.parsing.values import parse_time
+from tests.support import AZURE_FIXTURES
 
-FIXTURES = Path(__file__).parent / "fixtures" / "azure"
+FIXTURES = AZURE_FIXTURES
 
 
 def _fixture(name: str) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from exporter.exposition.publisher import Exposition, Publisher
 from exporter.model import VaultInfo, VaultRef
 from exporter.service import App
 from exporter.simulator import Simulator
-from exporter.store.job_store import Store
+from exporter.store.job_store import Store, VaultPoll
 from exporter.web.server import ExporterHTTPServer
 from exporter.web.status_page import FAILED, problems_of
 from tests.binaries import require_binary
@@ -112,7 +112,7 @@ def test_hostile_names_stay_text_in_the_browser(tmp_path: Path) -> None:
     store = Store(lookback=86400, clock=lambda: 1_763_700_000.0)
     store.set_vaults([VaultInfo(ref)], {})
     store.apply(ref, [job("j", "Failed", start=1_763_696_400.0, item=script)])
-    store.record_poll(ref, ok=False, duration=0.1, window_end=None, error=script)
+    store.record(VaultPoll(ref, ok=False, duration=0.1, window_end=None, error=script))
     publisher = Publisher(ApiTelemetry())
     publisher.publish(store.snapshot())
     server = serve(lambda: publisher.current)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import json
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,8 +21,9 @@ from exporter.exposition.inventory_families import InventoryCollector
 from exporter.model import VaultRef
 from exporter.parsing.protected_items import WORKLOAD_HEALTH_STATUSES, ProtectedItem, parse_protected_item
 from exporter.store.inventory_store import InventoryStore
+from tests.support import AZURE_FIXTURES
 
-FIXTURES = Path(__file__).parent / "fixtures" / "azure"
+FIXTURES = AZURE_FIXTURES
 SQL_ITEM = {k: v for k, v in json.loads((FIXTURES / "rsv_docs_sqlvm_protected_item.json").read_text()).items()
             if not k.startswith("_")}
 T0 = 1_763_700_000.0

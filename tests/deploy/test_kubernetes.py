@@ -34,8 +34,9 @@ from exporter.simulator import EstateSpec
 from exporter.simulator.estate import Estate
 from tests.binaries import require_binary
 from tests.kustomize_lite import Manifest, UnsupportedKustomizationError, build, strip_name_hashes
+from tests.support import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO_ROOT
 KUBERNETES = ROOT / "deploy" / "kubernetes"
 BASE = KUBERNETES / "base"
 SINGLE = KUBERNETES / "overlays" / "single"

@@ -92,6 +92,19 @@ def test_a_denied_read_is_shown_with_its_role_and_fails_the_check(sim: Simulator
     assert all(line.endswith("ok") for line in others)
 
 
+def test_a_vault_with_cross_region_restore_gets_its_crr_read_checked(
+    start_simulator: Callable[..., Simulator],
+) -> None:
+    sim = start_simulator(EstateSpec(subscriptions=1, vaults_per_subscription=2, items_per_vault=3, posture_cases=True))
+    crr_vault = sim.estate.vaults[1].name  # simulator.crr: the posture cases' vault 1 has it on
+    assert [(scope.split(" ")[0].rsplit("/", 1)[-1], verdict) for scope, read, verdict in outcomes_of(sim)
+            if read == "list_crr_jobs"] == [(crr_vault, "ok")]
+    sim.add_fault(Fault.deny("backupCrrJobs"))
+    denied = [verdict for _, read, verdict in outcomes_of(sim) if verdict != "ok"]
+    assert len(denied) == 1
+    assert denied[0].startswith(f"403: needs {READS['list_crr_jobs'][1]} (list_crr_jobs: HTTP 403")
+
+
 def test_other_errors_are_shown_verbatim(sim: Simulator) -> None:
     _sub, _rg, vault = sim.estate.vault_refs()[1]
     sim.add_fault(Fault(path=rf"/vaults/{vault}/backupJobs\?", status=404, times=None))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,8 +12,9 @@ from hypothesis import strategies as st
 
 from exporter.parsing.protected_items import ProtectedItem, parse_protected_item
 from exporter.parsing.values import parse_time
+from tests.support import AZURE_FIXTURES
 
-FIXTURES = Path(__file__).parent / "fixtures" / "azure"
+FIXTURES = AZURE_FIXTURES
 
 
 def load(name: str) -> Any:

@@ -12,7 +12,7 @@ from exporter.exposition.publisher import Publisher
 from exporter.model import BACKUP_VAULT, VaultInfo, VaultRef
 from exporter.parsing.protected_items import ProtectedItem
 from exporter.store.inventory_store import InventorySnapshot, VaultInventory
-from exporter.store.job_store import Store
+from exporter.store.job_store import Store, VaultPoll
 from exporter.web.server import ExporterHTTPServer
 from exporter.web.status_page import FAILED, OVERDUE, STOPPED, StatusPage, problems_of
 from tests.support import job
@@ -37,8 +37,8 @@ def estate_store() -> Store:
         job("j4", "Completed", start=NOW - 3600, item="vm-fine"),
         job("j5", "Failed", start=NOW - 3600, item=HOSTILE),
     ])
-    store.record_poll(GOOD, ok=True, duration=1.25, window_end=NOW)
-    store.record_poll(EVIL, ok=False, duration=0.5, window_end=None, error=f"list_jobs: HTTP 403 {HOSTILE}")
+    store.record(VaultPoll(GOOD, ok=True, duration=1.25, window_end=NOW))
+    store.record(VaultPoll(EVIL, ok=False, duration=0.5, window_end=None, error=f"list_jobs: HTTP 403 {HOSTILE}"))
     return store
 
 
@@ -119,11 +119,11 @@ def test_cold_start_shows_progress(server: ExporterHTTPServer, publisher: Publis
     store = Store(lookback=86400, clock=lambda: NOW)
     store.set_vaults([VaultInfo(GOOD), VaultInfo(BV)], {})
     store.apply(GOOD, [job("a", item="x"), job("b", item="y"), job("c", "InProgress", item="z")])
-    store.record_poll(GOOD, ok=True, duration=0.1, window_end=NOW)
+    store.record(VaultPoll(GOOD, ok=True, duration=0.1, window_end=NOW))
     publisher.publish(store.snapshot())
     page = get(server, "/").read().decode()
     assert "Starting:</strong> 1 of 2 vaults polled, 2 finished jobs read" in page
-    store.record_poll(BV, ok=True, duration=0.1, window_end=NOW)
+    store.record(VaultPoll(BV, ok=True, duration=0.1, window_end=NOW))
     publisher.publish(store.snapshot())
     assert "Starting" not in get(server, "/").read().decode()
 

@@ -7,7 +7,6 @@ import math
 from collections import Counter
 from datetime import UTC, datetime
 from fractions import Fraction
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -16,8 +15,9 @@ from hypothesis import strategies as st
 from exporter.model import Job, TaskState
 from exporter.parsing.common import MAX_LABEL_CHARS
 from exporter.parsing.dpp_jobs import management_type, normalise_status, parse_dpp_job
+from tests.support import AZURE_FIXTURES
 
-FIXTURES = Path(__file__).parent / "fixtures" / "azure"
+FIXTURES = AZURE_FIXTURES
 PG = "AzureDatabaseForPostgreSQL"
 
 

@@ -9,7 +9,6 @@ import math
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -24,7 +23,7 @@ from exporter.polling.discovery import _one_per_label_set
 from exporter.polling.sources import DataProtectionSource
 from exporter.service import App
 from exporter.simulator import EstateSpec, Simulator
-from tests.support import ManualClock, sim_config
+from tests.support import AZURE_FIXTURES, ManualClock, sim_config
 
 HOUR = 3600.0
 PAGE = 50
@@ -245,7 +244,7 @@ def test_tracked_backup_vault_job_has_its_task(start_simulator: Callable[..., Si
 
 # --- the source and the API module without a server ---------------------------------------------
 
-SAMPLE_VAULTS = Path(__file__).parent / "fixtures" / "azure" / "dpp_GetBackupVaultsInSubscription_2026-06-01.json"
+SAMPLE_VAULTS = AZURE_FIXTURES / "dpp_GetBackupVaultsInSubscription_2026-06-01.json"
 
 
 class FakeArm:

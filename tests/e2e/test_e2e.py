@@ -17,7 +17,9 @@ while its full backups go on (AzureBackupOverdue{backup_type="Log"}). Failure an
 vault (AzureBackupSoftDeleteDisabled), and in the second immutability off
 (AzureBackupImmutabilityDisabled), Resource Health Degraded (AzureBackupVaultUnavailable) and a
 soft-deleted VM two days from its purge (AzureBackupItemPurgeUpcoming); with `coverage` on, two
-VMs no vault protects (AzureBackupResourceUnprotected).
+VMs no vault protects (AzureBackupResourceUnprotected). The second vault also has cross-region
+restore on, and of its two CrossRegionRestore jobs, listed only from its paired region
+(simulator.crr), one failed two hours ago (AzureBackupRestoreFailed).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.simulator import EstateSpec
 from exporter.simulator.catalog import VM_ERRORS
+from exporter.simulator.crr import crr_jobs
 from exporter.simulator.policies import item_policy
 from exporter.simulator.posture import UNPROTECTED_GROUP, UNPROTECTED_VMS
 from exporter.simulator.resources import ProtectedItem
@@ -88,7 +91,6 @@ DASHBOARD_ALLOWED_EMPTY = {
 }
 RULE_ALLOWED_EMPTY = {
     "AzureBackupJobCompletedWithWarnings": "warning_ratio is 0",
-    "AzureBackupRestoreFailed": "restores fail only at failure_ratio, which is 0",
     "AzureBackupTooOld{schedule=daily}": "every item with jobs has a readable policy: AzureBackupOverdue judges it",
     "AzureBackupTooOld{schedule=weekly}": "no vault is tagged backup_schedule=weekly",
     "AzureBackupTooOld{schedule=any}": "every item has a successful backup on record",
@@ -103,6 +105,7 @@ RULE_ALLOWED_EMPTY = {
     "AzureBackupTooOld{schedule=daily,source=inventory}": "every item with a recovery point also has backup jobs",
     "AzureBackupTooOld{schedule=weekly,source=inventory}": "no vault is tagged backup_schedule=weekly",
     "AzureBackupExporterTargetDown{cause=inventory}": "every protected-item listing succeeds",
+    "AzureBackupExporterTargetDown{cause=crr_jobs}": "every cross-region restore job list succeeds",
     "AzureBackupExporterTargetDown{cause=discovery}": "every subscription and vault listing succeeds",
     "AzureBackupExporterDegraded{cause=config_reload}": "no reload was asked for",
     "AzureBackupExporterDegraded{cause=state_write}": "no state file is configured: no write fails",
@@ -315,6 +318,19 @@ def designed_alerts(stack: Stack) -> dict[tuple[str, str], dict[str, str]]:
             "backup_management_type": "AzureIaasVM",
         },
         **posture_alerts(stack, scrape),
+        **restore_alerts(stack, scrape),
+    }
+
+
+def restore_alerts(stack: Stack, scrape: dict[str, str]) -> dict[tuple[str, str], dict[str, str]]:
+    """The failed cross-region restore of the second vault: its only failed restore (failure_ratio is 0)."""
+    vault = stack.sim.estate.vaults[1]
+    (failed,) = [item for item, _, body in crr_jobs(stack.sim, vault) if body["properties"]["status"] == "Failed"]
+    return {
+        ("AzureBackupRestoreFailed", failed.name): {
+            **item_labels(1, failed, stack), **scrape, "alertname": "AzureBackupRestoreFailed",
+            "severity": "warning", "operation": "CrossRegionRestore", "status": "Failed",
+        },
     }
 
 
