@@ -140,6 +140,7 @@ class BackupCollector(Collector):
             # only the vault's few lines are rendered again, not its items'.
             yield VaultBlock("jobs", [(key, items) for key, items, _ in parts], self._items_block)
             yield VaultBlock("vaults", [(key, vaults) for key, _, vaults in parts], self._vaults_block)
+            yield from self._source_families(tuple(chain.from_iterable(vaults for _, _, vaults in parts)))
             if published.snapshot.discovery_ok is not None:
                 discovery = GaugeMetricFamily(
                     "azure_backup_exporter_discovery_up",
@@ -173,78 +174,17 @@ class BackupCollector(Collector):
     ) -> Iterator[Metric]:
         # One pass per family, each yielded as soon as it is full and then dropped: at 10,000
         # items the samples of all nine families together would take ~60 MB at once.
-        def gauge(name: str, text: str, extra: Sequence[str] = ()) -> GaugeMetricFamily:
-            return GaugeMetricFamily(name, f"{text} {CACHED}", labels=[*ITEM_LABELS, *extra])
-
         items = [(list(key), view) for key, view in snapshot_items]
-        family = gauge(
-            "azure_backup_job_last_status",
-            "Status of the item's latest job (1) among the known statuses (0).",
-            ["status"],
-        )
-        for labels, view in items:
-            if view.latest is not None:
-                state_set(family, labels, view.latest.status, KNOWN_STATUSES)
-        yield family
-        family = gauge("azure_backup_job_last_start_timestamp_seconds", "Start time of the item's latest job.")
-        for labels, view in items:
-            if view.latest is not None and view.latest.start_time is not None:
-                family.add_metric(labels, view.latest.start_time)
-        yield family
-        family = gauge(
-            "azure_backup_job_last_end_timestamp_seconds", "End time of the item's latest finished job."
-        )
-        for labels, view in items:
-            if view.latest_finished is not None and view.latest_finished.end_time is not None:
-                family.add_metric(labels, view.latest_finished.end_time)
-        yield family
-        family = gauge(
-            "azure_backup_job_last_duration_seconds", "Duration of the item's latest finished job."
-        )
-        for labels, view in items:
-            if view.latest_finished is not None and view.latest_finished.duration_seconds is not None:
-                family.add_metric(labels, view.latest_finished.duration_seconds)
-        yield family
-        family = gauge(
-            "azure_backup_job_last_size_bytes",
-            "Size of the item's latest finished job that reported one (MB = 1024^2 bytes).",
-        )
-        for labels, view in items:
-            if view.latest_size is not None:
-                family.add_metric(labels, view.latest_size)
-        yield family
-        family = gauge(
-            "azure_backup_job_last_success_timestamp_seconds",
-            "End time of the item's latest Completed or CompletedWithWarnings job; "
-            "kept after it leaves the lookback window.",
-        )
-        for labels, view in items:
-            if view.last_success is not None:
-                family.add_metric(labels, view.last_success)
-        yield family
-        family = gauge(
-            "azure_backup_job_last_error_info",
-            "Error of the item's latest finished job, present while that job failed.",
-            ["error_code", "error_title"],
-        )
-        for labels, view in items:
-            finished = view.latest_finished
-            if finished is not None and finished.status == "Failed":
-                family.add_metric(
-                    [*labels, finished.error_code or "unknown", finished.error_title or "unknown"], 1.0
-                )
-        yield family
-        jobs = CounterMetricFamily(
-            "azure_backup_jobs",
-            f"Finished jobs by final status, each job counted once. {CACHED}",
-            labels=[*ITEM_LABELS, "status"],
-        )
-        for labels, view in items:
-            counts = dict(view.counts)
-            for final in (*FINAL_STATUSES, *sorted(s for s in counts if s not in FINAL_STATUSES)):
-                jobs.add_metric([*labels, final], float(counts.get(final, 0)))
-        yield jobs
-        del jobs
+        yield _status_family(items)
+        for name, text, value in _ITEM_GAUGES:
+            family = GaugeMetricFamily(name, f"{text} {CACHED}", labels=ITEM_LABELS)
+            for labels, view in items:
+                sample = value(view)
+                if sample is not None:
+                    family.add_metric(labels, sample)
+            yield family
+        yield _error_family(items)
+        yield _jobs_family(items)
         size_total = CounterMetricFamily(
             "azure_backup_job_size_bytes", f"Sum of the sizes of finished jobs. {CACHED}", labels=ITEM_LABELS
         )
@@ -258,12 +198,7 @@ class BackupCollector(Collector):
             labels=SERIES_LABELS,
         )
         for series, data in histograms:
-            _histogram(
-                hist,
-                list(series),
-                DURATION_BUCKETS,
-                HistogramData(data.bucket_counts, data.total, data.count),
-            )
+            _histogram(hist, list(series), DURATION_BUCKETS, HistogramData(data.bucket_counts, data.total, data.count))
         yield hist
 
     def _tracked_families(self, vaults: Sequence[VaultView]) -> Iterator[Metric]:
@@ -317,12 +252,6 @@ class BackupCollector(Collector):
             f"Duration of the vault's last poll. {CACHED}",
             labels=VAULT_LABELS,
         )
-        source_up = GaugeMetricFamily(
-            "azure_backup_exporter_target_source_up",
-            "1 if the further read `source` of the vault's last good poll succeeded (crr_jobs: the "
-            f"cross-region restore jobs, listed from the paired region). {CACHED}",
-            labels=[*VAULT_LABELS, "source"],
-        )
         for vault in vaults:
             labels = list(vault.info.ref.labels)
             tags = dict(vault.info.tags)
@@ -334,11 +263,94 @@ class BackupCollector(Collector):
             up.add_metric(labels, 1.0 if vault.up else 0.0)
             _optional(last, labels, vault.last_success)
             _optional(took, labels, vault.poll_duration)
-            for source, ok in vault.sources:
-                source_up.add_metric([*labels, source], 1.0 if ok else 0.0)
         yield from (info, up, last, took)
-        if source_up.samples:  # only vaults with a further read (cross-region restore on) have one
+
+    def _source_families(self, vaults: Sequence[VaultView]) -> Iterator[Metric]:
+        # Outside the vaults block: the family exists only while some vault has a further read
+        # (cross-region restore on), and a block's families must not depend on its parts.
+        source_up = GaugeMetricFamily(
+            "azure_backup_exporter_target_source_up",
+            "1 if the further read `source` of the vault's last good poll succeeded (crr_jobs: the "
+            f"cross-region restore jobs, listed from the paired region). {CACHED}",
+            labels=[*VAULT_LABELS, "source"],
+        )
+        for vault in vaults:
+            if vault.polled:
+                for source, ok in vault.sources:
+                    source_up.add_metric([*vault.info.ref.labels, source], 1.0 if ok else 0.0)
+        if source_up.samples:
             yield source_up
+
+
+_Items = Sequence[tuple[list[str], ItemView]]
+
+# The item gauges with one plain value each, in exposition order: name, help, the value (None: no
+# sample for that item).
+_ITEM_GAUGES: tuple[tuple[str, str, Callable[[ItemView], float | None]], ...] = (
+    (
+        "azure_backup_job_last_start_timestamp_seconds", "Start time of the item's latest job.",
+        lambda view: view.latest.start_time if view.latest is not None else None,
+    ),
+    (
+        "azure_backup_job_last_end_timestamp_seconds", "End time of the item's latest finished job.",
+        lambda view: view.latest_finished.end_time if view.latest_finished is not None else None,
+    ),
+    (
+        "azure_backup_job_last_duration_seconds", "Duration of the item's latest finished job.",
+        lambda view: view.latest_finished.duration_seconds if view.latest_finished is not None else None,
+    ),
+    (
+        "azure_backup_job_last_size_bytes",
+        "Size of the item's latest finished job that reported one (MB = 1024^2 bytes).",
+        lambda view: view.latest_size,
+    ),
+    (
+        "azure_backup_job_last_success_timestamp_seconds",
+        (
+            "End time of the item's latest Completed or CompletedWithWarnings job; "
+            "kept after it leaves the lookback window."
+        ),
+        lambda view: view.last_success,
+    ),
+)
+
+
+def _status_family(items: _Items) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(
+        "azure_backup_job_last_status",
+        f"Status of the item's latest job (1) among the known statuses (0). {CACHED}",
+        labels=[*ITEM_LABELS, "status"],
+    )
+    for labels, view in items:
+        if view.latest is not None:
+            state_set(family, labels, view.latest.status, KNOWN_STATUSES)
+    return family
+
+
+def _error_family(items: _Items) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(
+        "azure_backup_job_last_error_info",
+        f"Error of the item's latest finished job, present while that job failed. {CACHED}",
+        labels=[*ITEM_LABELS, "error_code", "error_title"],
+    )
+    for labels, view in items:
+        finished = view.latest_finished
+        if finished is not None and finished.status == "Failed":
+            family.add_metric([*labels, finished.error_code or "unknown", finished.error_title or "unknown"], 1.0)
+    return family
+
+
+def _jobs_family(items: _Items) -> CounterMetricFamily:
+    jobs = CounterMetricFamily(
+        "azure_backup_jobs",
+        f"Finished jobs by final status, each job counted once. {CACHED}",
+        labels=[*ITEM_LABELS, "status"],
+    )
+    for labels, view in items:
+        counts = dict(view.counts)
+        for final in (*FINAL_STATUSES, *sorted(s for s in counts if s not in FINAL_STATUSES)):
+            jobs.add_metric([*labels, final], float(counts.get(final, 0)))
+    return jobs
 
 
 def _progress(job: Job) -> float | None:
