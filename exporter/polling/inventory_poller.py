@@ -21,7 +21,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 from exporter.azure.arm import ArmError
 from exporter.azure.backup import RecoveryServicesApi
@@ -31,12 +30,11 @@ from exporter.model import BACKUP_VAULT, RECOVERY_SERVICES, VaultRef
 from exporter.parsing.backup_instances import parse_backup_instance
 from exporter.parsing.policies import Policy, parse_dpp_policy, parse_rsv_policy
 from exporter.parsing.protected_items import ProtectedItem, parse_protected_item
+from exporter.polling.interval import IntervalSchedule, run_until
 from exporter.store.inventory_store import InventorySnapshot, InventoryStore
 
 log = logging.getLogger(__name__)
 
-# How often the thread looks for due vaults, and notices a stop request while a batch is running.
-WAKE_SECONDS = 1.0
 Listing = tuple[list[ProtectedItem] | None, list[Policy], Counter[str]]
 Pages = Callable[[VaultRef], Iterable[list[object]]]
 Parser = Callable[[object, Counter[str]], object]
@@ -60,57 +58,40 @@ class InventoryPoller:
         self._dpp_api = dpp_api  # None: backup vaults are not inventoried
         self._kinds = (RECOVERY_SERVICES,) if dpp_api is None else (RECOVERY_SERVICES, BACKUP_VAULT)
         self._store = store
-        self._interval = interval
         self._vaults = vaults  # the monitored vaults, as the job poller's latest discovery found them
         self._telemetry = telemetry
         self._publish = publish
-        self._monotonic = monotonic
-        # The ARM client bounds the requests on the wire across both pollers; these threads only wait.
-        self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="inventory")
-        self._next: dict[VaultRef, float] = {}
+        self._schedule = IntervalSchedule(
+            self._list, interval=interval, concurrency=concurrency, monotonic=monotonic, name="inventory"
+        )
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._schedule.close()
 
     def poll_once(self) -> bool:
         """Inventory every vault now and publish; True if every vault's listing succeeded."""
-        self._next = dict.fromkeys(self._next, -1.0)
+        self._schedule.all_due()
         self.poll_due()
         return all(vault.up for vault in self._store.snapshot().vaults)
 
     def run(self, stop: threading.Event) -> None:
         """Inventory each vault every `interval` on the monotonic clock until `stop` is set."""
-        while not stop.is_set():
-            self.poll_due(stop)
-            stop.wait(WAKE_SECONDS)
+        run_until(stop, self.poll_due)
 
     def poll_due(self, stop: threading.Event | None = None) -> int:
         """List the vaults that are due (new vaults at once), fold the results in, publish.
 
-        Returns how many vaults were listed. A stop request abandons the batch unpublished: the
-        requests in flight end with the ARM client, and nothing half-done reaches the scrape.
+        Returns how many vaults were listed; a stop request abandons the batch unpublished
+        (`exporter.polling.interval`).
         """
         refs = sorted(ref for ref in self._vaults() if ref.kind in self._kinds)
-        left = set(self._next) - set(refs)
-        self._next = {ref: self._next.get(ref, -1.0) for ref in refs}
         self._store.set_vaults(refs)
-        now = self._monotonic()
-        due = [ref for ref, at in self._next.items() if at <= now]
-        for ref in due:
-            self._next[ref] = now + self._interval
-        futures: dict[Future[Listing], VaultRef] = {self._pool.submit(self._list, ref): ref for ref in due}
-        pending = set(futures)
-        while pending:
-            _, pending = wait(pending, timeout=WAKE_SECONDS)
-            if stop is not None and stop.is_set():
-                return 0
-        for future, ref in futures.items():
-            items, policies, errors = future.result()  # _list catches what Azure can throw
-            self._telemetry.add_parse_errors(errors)
-            self._store.record(ref, items, policies)
-        if due or left:  # a vault that left takes its series along at once
-            self._publish(self._store.snapshot())
-        return len(due)
+        return self._schedule.start(refs).finish(stop, self._record, lambda: self._publish(self._store.snapshot()))
+
+    def _record(self, ref: VaultRef, listing: Listing) -> None:
+        items, policies, errors = listing
+        self._telemetry.add_parse_errors(errors)
+        self._store.record(ref, items, policies)
 
     def _list(self, ref: VaultRef) -> Listing:
         errors: Counter[str] = Counter()

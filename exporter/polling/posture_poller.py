@@ -22,7 +22,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 from exporter.azure.arm import ArmError
 from exporter.azure.posture import PostureApi
@@ -36,6 +35,7 @@ from exporter.parsing.vault_posture import (
     parse_usages,
     parse_vault_security,
 )
+from exporter.polling.interval import IntervalSchedule, run_until
 from exporter.store.posture_store import (
     DELETED_INSTANCES,
     FAILED,
@@ -49,7 +49,6 @@ from exporter.store.posture_store import (
 
 log = logging.getLogger(__name__)
 
-WAKE_SECONDS = 1.0  # how often the thread looks for due vaults and notices a stop request
 Reads = tuple[list[tuple[str, Outcome]], Counter[str]]
 
 
@@ -70,21 +69,19 @@ class PosturePoller:
         self._api = api
         self._coverage = coverage  # collection.coverage: one Resource Graph query per cycle
         self._store = store
-        self._interval = interval
         self._vaults = vaults  # the monitored vaults, every kind
         self._telemetry = telemetry
         self._publish = publish
-        self._monotonic = monotonic
-        # The ARM client bounds the requests on the wire; these threads only wait.
-        self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="posture")
-        self._next: dict[VaultRef, float] = {}
+        self._schedule = IntervalSchedule(
+            self._read, interval=interval, concurrency=concurrency, monotonic=monotonic, name="posture"
+        )
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._schedule.close()
 
     def poll_once(self) -> bool:
         """Read every vault's posture now and publish; True if every read succeeded."""
-        self._next = dict.fromkeys(self._next, -1.0)
+        self._schedule.all_due()
         self.poll_due()
         snapshot = self._store.snapshot()
         coverage_ok = snapshot.coverage is None or snapshot.coverage.up
@@ -92,39 +89,25 @@ class PosturePoller:
 
     def run(self, stop: threading.Event) -> None:
         """Read each vault every `interval` on the monotonic clock until `stop` is set."""
-        while not stop.is_set():
-            self.poll_due(stop)
-            stop.wait(WAKE_SECONDS)
+        run_until(stop, self.poll_due)
 
     def poll_due(self, stop: threading.Event | None = None) -> int:
         """Read the vaults that are due (new vaults at once), record, publish; how many were read.
 
-        A stop request abandons the batch unpublished, as the inventory poller does.
+        A stop request abandons the batch unpublished (`exporter.polling.interval`).
         """
         refs = sorted(set(self._vaults()))
-        left = set(self._next) - set(refs)
-        self._next = {ref: self._next.get(ref, -1.0) for ref in refs}
         self._store.set_vaults(refs)
-        now = self._monotonic()
-        due = [ref for ref, at in self._next.items() if at <= now]
-        for ref in due:
-            self._next[ref] = now + self._interval
-        futures: dict[Future[Reads], VaultRef] = {self._pool.submit(self._read, ref): ref for ref in due}
-        if self._coverage and due:
-            self._query_coverage(refs)
-        pending = set(futures)
-        while pending:
-            _, pending = wait(pending, timeout=WAKE_SECONDS)
-            if stop is not None and stop.is_set():
-                return 0
-        for future, ref in futures.items():
-            outcomes, errors = future.result()  # _read catches what Azure can throw
-            self._telemetry.add_parse_errors(errors)
-            for source, outcome in outcomes:
-                self._store.record(ref, source, outcome)
-        if due or left:
-            self._publish(self._store.snapshot())
-        return len(due)
+        batch = self._schedule.start(refs)
+        if self._coverage and batch.due:
+            self._query_coverage(refs)  # on this thread, while the pool reads the vaults
+        return batch.finish(stop, self._record, lambda: self._publish(self._store.snapshot()))
+
+    def _record(self, ref: VaultRef, reads: Reads) -> None:
+        outcomes, errors = reads
+        self._telemetry.add_parse_errors(errors)
+        for source, outcome in outcomes:
+            self._store.record(ref, source, outcome)
 
     def _read(self, ref: VaultRef) -> Reads:
         errors: Counter[str] = Counter()
