@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from typing import NamedTuple, Protocol
+from typing import Generic, NamedTuple, Protocol, TypeVar
 
 from exporter.azure.backup import RecoveryServicesApi
 from exporter.azure.dataprotection import DataProtectionApi
@@ -47,12 +47,19 @@ class JobSource(Protocol):
         ...
 
 
-class RecoveryServicesSource:
-    kind = RECOVERY_SERVICES
+class _VaultApi(Protocol):
+    def list_vaults(self, subscription_id: str) -> list[VaultInfo]: ...
 
-    def __init__(self, api: RecoveryServicesApi, operations: Sequence[str] = ()) -> None:
+
+Api = TypeVar("Api", bound=_VaultApi)
+
+
+class _PerVaultSource(Generic[Api]):
+    """A source that lists each vault's jobs with its own listing (one request plus pages) of its kind's API."""
+
+    def __init__(self, api: Api, operations: Sequence[str] = ()) -> None:
         self._api = api
-        self._operations = frozenset(operations)
+        self._operations = frozenset(operations)  # empty: every operation
 
     def list_vaults(self, subscription_id: str) -> list[VaultInfo]:
         return self._api.list_vaults(subscription_id)
@@ -60,13 +67,19 @@ class RecoveryServicesSource:
     def prepare(self, windows: Mapping[VaultRef, Window]) -> None:
         pass  # one list per vault: nothing to plan
 
+    def _kept(self, job: Job) -> bool:
+        return not self._operations or job.operation in self._operations
+
+
+class RecoveryServicesSource(_PerVaultSource[RecoveryServicesApi]):
+    kind = RECOVERY_SERVICES
+
     def list_jobs(self, vault: VaultRef, start: float, end: float, errors: Counter[str]) -> list[Job]:
-        allowed = self._operations
         jobs: list[Job] = []
         for page in self._api.list_jobs(vault, start, end):
             for raw in page:
                 job = parse_job(raw, errors)
-                if job is not None and (not allowed or job.operation in allowed):
+                if job is not None and self._kept(job):
                     jobs.append(job)
         return jobs
 
@@ -74,24 +87,13 @@ class RecoveryServicesSource:
         return parse_job(self._api.get_job(vault, job_id), errors)
 
 
-class DataProtectionSource:
+class DataProtectionSource(_PerVaultSource[DataProtectionApi]):
     """Backup vaults. Their job list has no filter, so the window is applied here (see
     `exporter.azure.dataprotection`: the list comes oldest first and is read to its end)."""
 
     kind = BACKUP_VAULT
 
-    def __init__(self, api: DataProtectionApi, operations: Sequence[str] = ()) -> None:
-        self._api = api
-        self._operations = frozenset(operations)
-
-    def list_vaults(self, subscription_id: str) -> list[VaultInfo]:
-        return self._api.list_vaults(subscription_id)
-
-    def prepare(self, windows: Mapping[VaultRef, Window]) -> None:
-        pass  # one list per vault: nothing to plan
-
     def list_jobs(self, vault: VaultRef, start: float, end: float, errors: Counter[str]) -> list[Job]:
-        allowed = self._operations
         jobs: list[Job] = []
         order = _ListingOrder()
         for page in self._api.list_jobs(vault):
@@ -106,7 +108,7 @@ class DataProtectionSource:
                 if not start <= started <= end:
                     continue  # most of the list: not parsed
                 job = parse_dpp_job(raw, errors)
-                if job is not None and (not allowed or job.operation in allowed):
+                if job is not None and self._kept(job):
                     jobs.append(job)
             if order.newest_first and order.last < start:
                 break  # every job on later pages started before the window
