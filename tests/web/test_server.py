@@ -4,39 +4,17 @@ from __future__ import annotations
 
 import gzip
 import http.client
-from collections.abc import Iterator
 
 import pytest
 
-from exporter.azure.telemetry import ApiTelemetry
 from exporter.exposition.publisher import Exposition, Publisher
 from exporter.model import VaultInfo, VaultRef
 from exporter.store.job_store import Store, VaultPoll
 from exporter.web.server import ExporterHTTPServer, ListenAddressError, parse_listen_address
 from exporter.web.status_page import DOCS_URL
+from tests.serving import get, serving
 
 VAULT = VaultRef("00000000-0000-0000-0000-000000000000", "rg", "<vault&\"x'>")
-
-
-@pytest.fixture
-def publisher() -> Publisher:
-    return Publisher(ApiTelemetry())
-
-
-@pytest.fixture
-def server(publisher: Publisher) -> Iterator[ExporterHTTPServer]:
-    srv = ExporterHTTPServer(("127.0.0.1", 0), lambda: publisher.current, "/metrics")
-    srv.serve_in_thread()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
-
-
-def get(server: ExporterHTTPServer, path: str, headers: dict[str, str] | None = None) -> http.client.HTTPResponse:
-    host, port = server.server_address[:2]
-    conn = http.client.HTTPConnection(str(host), int(port), timeout=5)
-    conn.request("GET", path, headers=headers or {})
-    return conn.getresponse()
 
 
 def publish_one_vault(publisher: Publisher, *, polled: bool) -> Exposition:
@@ -114,13 +92,8 @@ def test_landing_page_escapes_every_value_it_shows(publisher: Publisher) -> None
     store.set_vaults([VaultInfo(hostile)], {})
     publisher.publish(store.snapshot())
     path = "/m'><img src=x onerror=alert(1)>"
-    srv = ExporterHTTPServer(("127.0.0.1", 0), lambda: publisher.current, path)
-    srv.serve_in_thread()
-    try:
+    with serving(lambda: publisher.current, path) as srv:
         page = get(srv, "/").read().decode()
-    finally:
-        srv.shutdown()
-        srv.server_close()
 
     class Tags(HTMLParser):
         def __init__(self) -> None:

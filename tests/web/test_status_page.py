@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-import http.client
-from collections.abc import Iterator
-
-import pytest
-
-from exporter.azure.telemetry import ApiTelemetry
 from exporter.exposition.publisher import Publisher
 from exporter.model import BACKUP_VAULT, VaultInfo, VaultRef
 from exporter.parsing.protected_items import ProtectedItem
@@ -15,6 +9,7 @@ from exporter.store.inventory_store import InventorySnapshot, VaultInventory
 from exporter.store.job_store import Store, VaultPoll
 from exporter.web.server import ExporterHTTPServer
 from exporter.web.status_page import FAILED, OVERDUE, STOPPED, StatusPage, problems_of
+from tests.serving import get
 from tests.support import job
 
 NOW = 1_763_700_000.0
@@ -45,27 +40,6 @@ def estate_store() -> Store:
 def stopped_inventory() -> InventorySnapshot:
     item = ProtectedItem("vm-stopped", "AzureIaasVM", "Microsoft.Compute/virtualMachines", "VM", "ProtectionStopped")
     return InventorySnapshot(NOW, (VaultInventory(GOOD, polled=True, up=True, items=(item,)),))
-
-
-@pytest.fixture
-def publisher() -> Publisher:
-    return Publisher(ApiTelemetry())
-
-
-@pytest.fixture
-def server(publisher: Publisher) -> Iterator[ExporterHTTPServer]:
-    srv = ExporterHTTPServer(("127.0.0.1", 0), lambda: publisher.current, "/metrics")
-    srv.serve_in_thread()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
-
-
-def get(server: ExporterHTTPServer, path: str) -> http.client.HTTPResponse:
-    host, port = server.server_address[:2]
-    conn = http.client.HTTPConnection(str(host), int(port), timeout=5)
-    conn.request("GET", path)
-    return conn.getresponse()
 
 
 def test_problems_are_failed_overdue_and_stopped_worst_first() -> None:

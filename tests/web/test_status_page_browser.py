@@ -16,14 +16,14 @@ import pytest
 from exporter.azure.telemetry import ApiTelemetry
 from exporter.config.schema import parse_config
 from exporter.demo import DEMO_ESTATE
-from exporter.exposition.publisher import Exposition, Publisher
+from exporter.exposition.publisher import Publisher
 from exporter.model import VaultInfo, VaultRef
 from exporter.service import App
 from exporter.simulator import Simulator
 from exporter.store.job_store import Store, VaultPoll
-from exporter.web.server import ExporterHTTPServer
 from exporter.web.status_page import FAILED, problems_of
 from tests.binaries import require_binary
+from tests.serving import serving
 from tests.support import job
 
 # Root in a container has no user namespace for the sandbox; no GPU; nothing but our loopback page.
@@ -75,25 +75,15 @@ def demo_app(start_simulator: Callable[..., Simulator]) -> Iterator[App]:
         app.close()
 
 
-def serve(source: Callable[[], Exposition]) -> ExporterHTTPServer:
-    server = ExporterHTTPServer(("127.0.0.1", 0), source, "/metrics")
-    server.serve_in_thread()
-    return server
-
-
 def test_demo_status_page_in_a_browser_lists_the_failing_items(demo_app: App, tmp_path: Path) -> None:
     exposition = demo_app.publisher.current
     assert exposition.snapshot is not None
     failing = [p for p in problems_of(exposition.snapshot, exposition.inventory) if FAILED in p.reasons]
     assert failing, "the demo estate has failing items"
-    server = serve(lambda: demo_app.publisher.current)
-    try:
+    with serving(lambda: demo_app.publisher.current) as server:
         dom = chromium(server.url + "/", tmp_path, "--dump-dom")
         shot = tmp_path / "status-page.png"
         chromium(server.url + "/", tmp_path, f"--screenshot={shot}")
-    finally:
-        server.shutdown()
-        server.server_close()
     assert "<h1>Azure Backup Exporter</h1>" in dom
     assert "Items needing attention" in dom
     for problem in failing:
@@ -115,12 +105,8 @@ def test_hostile_names_stay_text_in_the_browser(tmp_path: Path) -> None:
     store.record(VaultPoll(ref, ok=False, duration=0.1, window_end=None, error=script))
     publisher = Publisher(ApiTelemetry())
     publisher.publish(store.snapshot())
-    server = serve(lambda: publisher.current)
-    try:
+    with serving(lambda: publisher.current) as server:
         dom = chromium(server.url + "/", tmp_path, "--dump-dom")
-    finally:
-        server.shutdown()
-        server.server_close()
     assert "<title>Azure Backup Exporter</title>" in dom  # no script ran
     tags = Tags()
     tags.feed(dom)

@@ -9,7 +9,7 @@ import ssl
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
 import pytest
@@ -22,6 +22,7 @@ from exporter.web.auth import BasicAuthenticator, parse_basic, server_context
 from exporter.web.connections import TLS_HANDSHAKE_SECONDS
 from exporter.web.server import ExporterHTTPServer
 from tests.pki import Pki, bcrypt_hash, make_pki
+from tests.serving import serving as serve_source
 
 USERS = (("prometheus", bcrypt_hash("scrape-pw", cost=5)), ("grafana", bcrypt_hash("other-pw", cost=5)))
 
@@ -31,19 +32,10 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     return make_pki(tmp_path_factory.mktemp("pki"))
 
 
-@contextmanager
-def serving(**kwargs: Any) -> Iterator[ExporterHTTPServer]:
+def serving(**kwargs: Any) -> AbstractContextManager[ExporterHTTPServer]:
+    """An exporter with nothing published yet, `kwargs` (TLS, auth, limits) set."""
     publisher = Publisher(ApiTelemetry())
-    server = ExporterHTTPServer(("127.0.0.1", 0), lambda: publisher.current, "/metrics", **kwargs)
-    # A short poll interval: shutdown() waits for the accept loop's next look (0.5 s by default).
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    return serve_source(lambda: publisher.current, **kwargs)
 
 
 def tls_server(pki: Pki, client_auth_type: str = "NoClientCert") -> ssl.SSLContext:
