@@ -87,6 +87,11 @@ class ArmClient:
         self._tokens = tokens
         self.telemetry = telemetry
         self._session = session or _new_session(max_in_flight)
+        # requests reads the environment (HTTPS_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE, ...) again on
+        # every request: a tenth of a 500-page listing's time (bench/RESULTS.md, pipeline). Every
+        # request of this client goes to its one origin (nextLinks are re-anchored on it), so the
+        # answer is the same each time: read once, here, as requests would for that origin.
+        self._send_settings = self._session.merge_environment_settings(self.base_url, {}, None, None, None)
         self._timeout = timeout
         self._max_attempts = max_attempts
         self._backoff_base = backoff_base
@@ -258,15 +263,10 @@ class ArmClient:
         headers = {"Authorization": f"Bearer {token}"}
         if data is not None:
             headers["Content-Type"] = "application/json"
+        request = requests.Request("GET" if data is None else "POST", url, headers=headers, data=data, params=params)
         with self._in_flight:
-            return self._session.request(
-                "GET" if data is None else "POST",
-                url,
-                params=params,
-                data=data,
-                headers=headers,
-                timeout=self._timeout,
-            )
+            prepared = self._session.prepare_request(request)
+            return self._session.send(prepared, timeout=self._timeout, allow_redirects=True, **self._send_settings)
 
     def _observe_budgets(self, api: str, subscription_id: str, response: requests.Response) -> float | None:
         """Feeds the answer's rate-limit headers to telemetry and the pacer, and closes the gate when
