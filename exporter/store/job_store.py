@@ -9,10 +9,13 @@ progress, ids already counted). One writer (the poller thread); readers get `Sna
 from __future__ import annotations
 
 import math
+import threading
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from itertools import chain
+from operator import itemgetter
 
 from exporter.model import ACTIVE_STATUSES, FINISHED_STATUSES, SUCCESS_STATUSES, Job, VaultInfo, VaultRef
 
@@ -107,6 +110,16 @@ class VaultView:
 
 
 @dataclass(frozen=True, slots=True)
+class VaultItems:
+    """The items and histograms of one vault's labels, sorted by key: a slice of a snapshot, the
+    same object from snapshot to snapshot while that vault's items do not change."""
+
+    labels: tuple[str, ...]
+    items: tuple[tuple[ItemKey, ItemView], ...]
+    histograms: tuple[tuple[SeriesKey, Histogram], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     taken_at: float
     items: tuple[tuple[ItemKey, ItemView], ...]
@@ -116,6 +129,9 @@ class Snapshot:
     # Whether the last discovery listed every subscription and vault the targets ask for; None
     # before the first one.
     discovery_ok: bool | None = None
+    # `items` and `histograms` cut by vault labels, in their order (None: cut them yourself). The
+    # renderer compares the slices to its cache; an unchanged vault's is the same object: cheap.
+    by_vault: tuple[VaultItems, ...] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(slots=True)
@@ -147,6 +163,13 @@ class Store:
         self.discovery_ok: bool | None = None
         # Bumped by every change, so that the state file is rewritten only when there is news.
         self.revision = 0
+        # snapshot() rebuilds only what changed since the last one (a poll changes one vault): the
+        # vault labels whose items changed, the refs whose view did; the rest is reused as is.
+        self._snapshot_lock = threading.Lock()
+        self._stale_items: set[tuple[str, ...]] = set()
+        self._stale_views: set[VaultRef] = set()
+        self._item_slices: dict[tuple[str, ...], VaultItems] = {}
+        self._views: dict[VaultRef, VaultView] = {}
 
     # -- vaults -------------------------------------------------------------------------------
     def set_vaults(
@@ -169,6 +192,7 @@ class Store:
                 state.info = info
                 state.tracked_ids = tracked.get(ref, ())
                 state.tracked = {k: v for k, v in state.tracked.items() if k in state.tracked_ids}
+        self._stale_views.update(wanted)  # last: see apply
 
     def vault(self, ref: VaultRef) -> VaultState:
         return self._vaults[ref]
@@ -178,6 +202,8 @@ class Store:
 
     def _forget(self, ref: VaultRef) -> None:
         del self._vaults[ref]
+        self._stale_items.add(ref.labels)
+        self._stale_views.add(ref)
         for key in [k for k in self._items if k[:3] == ref.labels]:
             del self._items[key]
         for hkey in [k for k in self._histograms if k[:3] == ref.labels]:
@@ -235,6 +261,7 @@ class Store:
             duration = job.duration_seconds
             if duration is not None:
                 self._observe((sub, rg, name, job.backup_management_type, job.operation), duration)
+        self._stale_items.add(ref.labels)  # last: a snapshot taken meanwhile on another thread is redone
         return counted_now
 
     def _observe(self, key: SeriesKey, seconds: float) -> None:
@@ -276,6 +303,7 @@ class Store:
             if window_end is not None:
                 vault.watermark = window_end
         self._prune(vault)
+        self._stale_views.add(poll.ref)  # last: see apply
 
     def _prune(self, vault: VaultState) -> None:
         horizon = self._clock() - self.lookback
@@ -303,6 +331,8 @@ class Store:
             vault.polled = vault.up = False
             self._prune(vault)
         self.revision += 1
+        self._stale_items.update(k[:3] for k in (*self._items, *self._histograms, *self._item_slices))
+        self._stale_views.update((*self._vaults, *self._views))
 
     # -- reading ------------------------------------------------------------------------------
     @property
@@ -317,36 +347,73 @@ class Store:
         return self._started
 
     def snapshot(self) -> Snapshot:
-        items = tuple(
-            (
-                key,
-                ItemView(
-                    s.latest,
-                    s.latest_finished,
-                    s.latest_size,
-                    s.last_success,
-                    tuple(sorted(s.counts.items())),
-                    s.size_total,
-                ),
-            )
-            for key, s in sorted(self._items.items())
-        )
-        histograms = tuple(
+        """The state as immutable views, rebuilt only for the vaults that changed since the last
+        call: equal to a full rebuild, unchanged vaults' parts the same objects as last time."""
+        with self._snapshot_lock:  # the inventory thread reads snapshots too
+            slices = self._slices()
+            views = self._vault_views()
+        items = tuple(chain.from_iterable(s.items for s in slices))
+        histograms = tuple(chain.from_iterable(s.histograms for s in slices))
+        return Snapshot(self._clock(), items, histograms, views, self.ready, self.discovery_ok, slices)
+
+    def _slices(self) -> tuple[VaultItems, ...]:
+        stale, self._stale_items = self._stale_items, set()
+        if stale:
+            items: dict[tuple[str, ...], list[tuple[ItemKey, ItemState]]] = {labels: [] for labels in stale}
+            hists: dict[tuple[str, ...], list[tuple[SeriesKey, list[float]]]] = {labels: [] for labels in stale}
+            for key, state in list(self._items.items()):  # list(): one C call, no change midway
+                group = items.get(key[:3])
+                if group is not None:
+                    group.append((key, state))
+            for hkey, hist in list(self._histograms.items()):
+                hgroup = hists.get(hkey[:3])
+                if hgroup is not None:
+                    hgroup.append((hkey, hist))
+            for labels in stale:
+                if items[labels] or hists[labels]:
+                    self._item_slices[labels] = _slice(labels, items[labels], hists[labels])
+                else:
+                    self._item_slices.pop(labels, None)
+        return tuple(self._item_slices[labels] for labels in sorted(self._item_slices))
+
+    def _vault_views(self) -> tuple[VaultView, ...]:
+        stale, self._stale_views = self._stale_views, set()
+        for ref in stale:
+            vault = self._vaults.get(ref)
+            if vault is None:
+                self._views.pop(ref, None)
+            else:
+                self._views[ref] = _view(vault)
+        return tuple(self._views[ref] for ref in sorted(self._views))
+
+
+def _slice(
+    labels: tuple[str, ...], items: list[tuple[ItemKey, ItemState]], hists: list[tuple[SeriesKey, list[float]]]
+) -> VaultItems:
+    by_key = itemgetter(0)
+    return VaultItems(
+        labels,
+        tuple(
+            (key, ItemView(s.latest, s.latest_finished, s.latest_size, s.last_success,
+                           tuple(sorted(s.counts.items())), s.size_total))
+            for key, s in sorted(items, key=by_key)
+        ),
+        tuple(
             (key, Histogram(tuple(int(c) for c in h[:-2]), h[-2], int(h[-1])))
-            for key, h in sorted(self._histograms.items())
-        )
-        vaults = tuple(
-            VaultView(
-                v.info,
-                v.polled,
-                v.up,
-                v.last_success,
-                v.poll_duration,
-                tuple(v.tracked[j] for j in v.tracked_ids if j in v.tracked),
-                v.last_error,
-                v.last_poll,
-                tuple(sorted(v.sources.items())),
-            )
-            for _, v in sorted(self._vaults.items())
-        )
-        return Snapshot(self._clock(), items, histograms, vaults, self.ready, self.discovery_ok)
+            for key, h in sorted(hists, key=by_key)
+        ),
+    )
+
+
+def _view(v: VaultState) -> VaultView:
+    return VaultView(
+        v.info,
+        v.polled,
+        v.up,
+        v.last_success,
+        v.poll_duration,
+        tuple(v.tracked[j] for j in v.tracked_ids if j in v.tracked),
+        v.last_error,
+        v.last_poll,
+        tuple(sorted(v.sources.items())),
+    )
