@@ -15,7 +15,6 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import chain
-from operator import itemgetter
 
 from exporter.model import ACTIVE_STATUSES, FINISHED_STATUSES, SUCCESS_STATUSES, Job, VaultInfo, VaultRef
 
@@ -170,6 +169,12 @@ class Store:
         self._stale_views: set[VaultRef] = set()
         self._item_slices: dict[tuple[str, ...], VaultItems] = {}
         self._views: dict[VaultRef, VaultView] = {}
+        # The keys of each vault's items and histograms, sorted. Keys are only ever added (apply) or
+        # dropped with their vault (_forget, restore: these reset the index), so the index holds
+        # while the counts it was built at hold.
+        self._item_keys: dict[tuple[str, ...], list[ItemKey]] = {}
+        self._hist_keys: dict[tuple[str, ...], list[SeriesKey]] = {}
+        self._indexed_at: tuple[int, int] = (-1, -1)
 
     # -- vaults -------------------------------------------------------------------------------
     def set_vaults(
@@ -204,6 +209,7 @@ class Store:
         del self._vaults[ref]
         self._stale_items.add(ref.labels)
         self._stale_views.add(ref)
+        self._indexed_at = (-1, -1)
         for key in [k for k in self._items if k[:3] == ref.labels]:
             del self._items[key]
         for hkey in [k for k in self._histograms if k[:3] == ref.labels]:
@@ -333,6 +339,7 @@ class Store:
         self.revision += 1
         self._stale_items.update(k[:3] for k in (*self._items, *self._histograms, *self._item_slices))
         self._stale_views.update((*self._vaults, *self._views))
+        self._indexed_at = (-1, -1)
 
     # -- reading ------------------------------------------------------------------------------
     @property
@@ -359,22 +366,33 @@ class Store:
     def _slices(self) -> tuple[VaultItems, ...]:
         stale, self._stale_items = self._stale_items, set()
         if stale:
-            items: dict[tuple[str, ...], list[tuple[ItemKey, ItemState]]] = {labels: [] for labels in stale}
-            hists: dict[tuple[str, ...], list[tuple[SeriesKey, list[float]]]] = {labels: [] for labels in stale}
-            for key, state in list(self._items.items()):  # list(): one C call, no change midway
-                group = items.get(key[:3])
-                if group is not None:
-                    group.append((key, state))
-            for hkey, hist in list(self._histograms.items()):
-                hgroup = hists.get(hkey[:3])
-                if hgroup is not None:
-                    hgroup.append((hkey, hist))
+            self._index()
             for labels in stale:
-                if items[labels] or hists[labels]:
-                    self._item_slices[labels] = _slice(labels, items[labels], hists[labels])
+                items = [(k, s) for k in self._item_keys.get(labels, ()) if (s := self._items.get(k)) is not None]
+                hists = [(k, h) for k in self._hist_keys.get(labels, ()) if (h := self._histograms.get(k)) is not None]
+                if items or hists:
+                    self._item_slices[labels] = _slice(labels, items, hists)
                 else:
                     self._item_slices.pop(labels, None)
         return tuple(self._item_slices[labels] for labels in sorted(self._item_slices))
+
+    def _index(self) -> None:
+        """The keys by vault, again only if keys were added or dropped since the last time."""
+        if self._indexed_at == (len(self._items), len(self._histograms)):
+            return
+        item_keys, hist_keys = list(self._items), list(self._histograms)  # one C call each: no change midway
+        by_items: dict[tuple[str, ...], list[ItemKey]] = {}
+        for key in item_keys:
+            by_items.setdefault(key[:3], []).append(key)
+        by_hists: dict[tuple[str, ...], list[SeriesKey]] = {}
+        for hkey in hist_keys:
+            by_hists.setdefault(hkey[:3], []).append(hkey)
+        for keys in by_items.values():
+            keys.sort()
+        for series in by_hists.values():
+            series.sort()
+        self._item_keys, self._hist_keys = by_items, by_hists
+        self._indexed_at = (len(item_keys), len(hist_keys))
 
     def _vault_views(self) -> tuple[VaultView, ...]:
         stale, self._stale_views = self._stale_views, set()
@@ -390,17 +408,16 @@ class Store:
 def _slice(
     labels: tuple[str, ...], items: list[tuple[ItemKey, ItemState]], hists: list[tuple[SeriesKey, list[float]]]
 ) -> VaultItems:
-    by_key = itemgetter(0)
     return VaultItems(
         labels,
         tuple(
             (key, ItemView(s.latest, s.latest_finished, s.latest_size, s.last_success,
                            tuple(sorted(s.counts.items())), s.size_total))
-            for key, s in sorted(items, key=by_key)
+            for key, s in items
         ),
         tuple(
             (key, Histogram(tuple(int(c) for c in h[:-2]), h[-2], int(h[-1])))
-            for key, h in sorted(hists, key=by_key)
+            for key, h in hists
         ),
     )
 
