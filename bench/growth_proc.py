@@ -136,6 +136,9 @@ def main() -> None:
     from exporter.exposition.publisher import GZIP_LEVEL, Publisher  # noqa: PLC0415
     from exporter.model import Job  # noqa: PLC0415
     from exporter.store.job_store import VaultPoll  # noqa: PLC0415
+    from exporter.web.server import prefer_scrapes  # noqa: PLC0415
+
+    prefer_scrapes()  # as the CLI does when it serves
 
     after_imports = rss_mb()
     store, refs = build(items)

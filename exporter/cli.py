@@ -24,7 +24,7 @@ from exporter.service import App, Service
 from exporter.store.lifecycle import Lifecycle
 from exporter.store.state_file import StateFileBusy
 from exporter.web.auth import WebSecurity, load_web_security
-from exporter.web.server import ListenAddressError, parse_listen_address
+from exporter.web.server import ListenAddressError, parse_listen_address, prefer_scrapes
 
 if TYPE_CHECKING:
     from exporter.simulator import Simulator
@@ -104,6 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.once:
             return _run_once(config)
         config_path = None if args.demo else Path(args.config_file)
+        prefer_scrapes()
         code = _serve(config, address, args.telemetry_path, config_path, args, web=web)
     finally:
         if simulator is not None:

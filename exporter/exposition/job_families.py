@@ -52,9 +52,14 @@ VaultsPart = tuple[VaultView, ...]  # one, unless two vaults share labels (then 
 
 def vault_parts(snapshot: Snapshot) -> list[tuple[tuple[str, ...], ItemsPart, VaultsPart]]:
     """The snapshot cut by vault labels, in the order a full render writes (items and histograms
-    are sorted by key, whose first three fields are the vault's labels; vaults by their ref)."""
-    items = {labels: tuple(group) for labels, group in groupby(snapshot.items, key=_vault_of)}
-    histograms = {labels: tuple(group) for labels, group in groupby(snapshot.histograms, key=_vault_of)}
+    are sorted by key, whose first three fields are the vault's labels; vaults by their ref).
+    The store's snapshots come cut already (`by_vault`: no pass over every item per render)."""
+    if snapshot.by_vault is not None:
+        items = {s.labels: s.items for s in snapshot.by_vault if s.items}
+        histograms = {s.labels: s.histograms for s in snapshot.by_vault if s.histograms}
+    else:
+        items = {labels: tuple(group) for labels, group in groupby(snapshot.items, key=_vault_of)}
+        histograms = {labels: tuple(group) for labels, group in groupby(snapshot.histograms, key=_vault_of)}
     vaults: dict[tuple[str, ...], list[VaultView]] = {}
     for view in snapshot.vaults:
         vaults.setdefault(view.info.ref.labels, []).append(view)

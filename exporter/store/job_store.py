@@ -9,10 +9,12 @@ progress, ids already counted). One writer (the poller thread); readers get `Sna
 from __future__ import annotations
 
 import math
+import threading
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from itertools import chain
 
 from exporter.model import ACTIVE_STATUSES, FINISHED_STATUSES, SUCCESS_STATUSES, Job, VaultInfo, VaultRef
 
@@ -107,6 +109,16 @@ class VaultView:
 
 
 @dataclass(frozen=True, slots=True)
+class VaultItems:
+    """The items and histograms of one vault's labels, sorted by key: a slice of a snapshot, the
+    same object from snapshot to snapshot while that vault's items do not change."""
+
+    labels: tuple[str, ...]
+    items: tuple[tuple[ItemKey, ItemView], ...]
+    histograms: tuple[tuple[SeriesKey, Histogram], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     taken_at: float
     items: tuple[tuple[ItemKey, ItemView], ...]
@@ -116,6 +128,9 @@ class Snapshot:
     # Whether the last discovery listed every subscription and vault the targets ask for; None
     # before the first one.
     discovery_ok: bool | None = None
+    # `items` and `histograms` cut by vault labels, in their order (None: cut them yourself). The
+    # renderer compares the slices to its cache; an unchanged vault's is the same object: cheap.
+    by_vault: tuple[VaultItems, ...] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(slots=True)
@@ -147,6 +162,19 @@ class Store:
         self.discovery_ok: bool | None = None
         # Bumped by every change, so that the state file is rewritten only when there is news.
         self.revision = 0
+        # snapshot() rebuilds only what changed since the last one (a poll changes one vault): the
+        # vault labels whose items changed, the refs whose view did; the rest is reused as is.
+        self._snapshot_lock = threading.Lock()
+        self._stale_items: set[tuple[str, ...]] = set()
+        self._stale_views: set[VaultRef] = set()
+        self._item_slices: dict[tuple[str, ...], VaultItems] = {}
+        self._views: dict[VaultRef, VaultView] = {}
+        # The keys of each vault's items and histograms, sorted. Keys are only ever added (apply) or
+        # dropped with their vault (_forget, restore: these reset the index), so the index holds
+        # while the counts it was built at hold.
+        self._item_keys: dict[tuple[str, ...], list[ItemKey]] = {}
+        self._hist_keys: dict[tuple[str, ...], list[SeriesKey]] = {}
+        self._indexed_at: tuple[int, int] = (-1, -1)
 
     # -- vaults -------------------------------------------------------------------------------
     def set_vaults(
@@ -169,6 +197,7 @@ class Store:
                 state.info = info
                 state.tracked_ids = tracked.get(ref, ())
                 state.tracked = {k: v for k, v in state.tracked.items() if k in state.tracked_ids}
+        self._stale_views.update(wanted)  # last: see apply
 
     def vault(self, ref: VaultRef) -> VaultState:
         return self._vaults[ref]
@@ -178,6 +207,9 @@ class Store:
 
     def _forget(self, ref: VaultRef) -> None:
         del self._vaults[ref]
+        self._stale_items.add(ref.labels)
+        self._stale_views.add(ref)
+        self._indexed_at = (-1, -1)
         for key in [k for k in self._items if k[:3] == ref.labels]:
             del self._items[key]
         for hkey in [k for k in self._histograms if k[:3] == ref.labels]:
@@ -235,6 +267,7 @@ class Store:
             duration = job.duration_seconds
             if duration is not None:
                 self._observe((sub, rg, name, job.backup_management_type, job.operation), duration)
+        self._stale_items.add(ref.labels)  # last: a snapshot taken meanwhile on another thread is redone
         return counted_now
 
     def _observe(self, key: SeriesKey, seconds: float) -> None:
@@ -276,6 +309,7 @@ class Store:
             if window_end is not None:
                 vault.watermark = window_end
         self._prune(vault)
+        self._stale_views.add(poll.ref)  # last: see apply
 
     def _prune(self, vault: VaultState) -> None:
         horizon = self._clock() - self.lookback
@@ -303,6 +337,9 @@ class Store:
             vault.polled = vault.up = False
             self._prune(vault)
         self.revision += 1
+        self._stale_items.update(k[:3] for k in (*self._items, *self._histograms, *self._item_slices))
+        self._stale_views.update((*self._vaults, *self._views))
+        self._indexed_at = (-1, -1)
 
     # -- reading ------------------------------------------------------------------------------
     @property
@@ -317,36 +354,83 @@ class Store:
         return self._started
 
     def snapshot(self) -> Snapshot:
-        items = tuple(
-            (
-                key,
-                ItemView(
-                    s.latest,
-                    s.latest_finished,
-                    s.latest_size,
-                    s.last_success,
-                    tuple(sorted(s.counts.items())),
-                    s.size_total,
-                ),
-            )
-            for key, s in sorted(self._items.items())
-        )
-        histograms = tuple(
+        """The state as immutable views, rebuilt only for the vaults that changed since the last
+        call: equal to a full rebuild, unchanged vaults' parts the same objects as last time."""
+        with self._snapshot_lock:  # the inventory thread reads snapshots too
+            slices = self._slices()
+            views = self._vault_views()
+        items = tuple(chain.from_iterable(s.items for s in slices))
+        histograms = tuple(chain.from_iterable(s.histograms for s in slices))
+        return Snapshot(self._clock(), items, histograms, views, self.ready, self.discovery_ok, slices)
+
+    def _slices(self) -> tuple[VaultItems, ...]:
+        stale, self._stale_items = self._stale_items, set()
+        if stale:
+            self._index()
+            for labels in stale:
+                items = [(k, s) for k in self._item_keys.get(labels, ()) if (s := self._items.get(k)) is not None]
+                hists = [(k, h) for k in self._hist_keys.get(labels, ()) if (h := self._histograms.get(k)) is not None]
+                if items or hists:
+                    self._item_slices[labels] = _slice(labels, items, hists)
+                else:
+                    self._item_slices.pop(labels, None)
+        return tuple(self._item_slices[labels] for labels in sorted(self._item_slices))
+
+    def _index(self) -> None:
+        """The keys by vault, again only if keys were added or dropped since the last time."""
+        if self._indexed_at == (len(self._items), len(self._histograms)):
+            return
+        item_keys, hist_keys = list(self._items), list(self._histograms)  # one C call each: no change midway
+        by_items: dict[tuple[str, ...], list[ItemKey]] = {}
+        for key in item_keys:
+            by_items.setdefault(key[:3], []).append(key)
+        by_hists: dict[tuple[str, ...], list[SeriesKey]] = {}
+        for hkey in hist_keys:
+            by_hists.setdefault(hkey[:3], []).append(hkey)
+        for keys in by_items.values():
+            keys.sort()
+        for series in by_hists.values():
+            series.sort()
+        self._item_keys, self._hist_keys = by_items, by_hists
+        self._indexed_at = (len(item_keys), len(hist_keys))
+
+    def _vault_views(self) -> tuple[VaultView, ...]:
+        stale, self._stale_views = self._stale_views, set()
+        for ref in stale:
+            vault = self._vaults.get(ref)
+            if vault is None:
+                self._views.pop(ref, None)
+            else:
+                self._views[ref] = _view(vault)
+        return tuple(self._views[ref] for ref in sorted(self._views))
+
+
+def _slice(
+    labels: tuple[str, ...], items: list[tuple[ItemKey, ItemState]], hists: list[tuple[SeriesKey, list[float]]]
+) -> VaultItems:
+    return VaultItems(
+        labels,
+        tuple(
+            (key, ItemView(s.latest, s.latest_finished, s.latest_size, s.last_success,
+                           tuple(sorted(s.counts.items())), s.size_total))
+            for key, s in items
+        ),
+        tuple(
             (key, Histogram(tuple(int(c) for c in h[:-2]), h[-2], int(h[-1])))
-            for key, h in sorted(self._histograms.items())
-        )
-        vaults = tuple(
-            VaultView(
-                v.info,
-                v.polled,
-                v.up,
-                v.last_success,
-                v.poll_duration,
-                tuple(v.tracked[j] for j in v.tracked_ids if j in v.tracked),
-                v.last_error,
-                v.last_poll,
-                tuple(sorted(v.sources.items())),
-            )
-            for _, v in sorted(self._vaults.items())
-        )
-        return Snapshot(self._clock(), items, histograms, vaults, self.ready, self.discovery_ok)
+            for key, h in hists
+        ),
+    )
+
+
+def _view(v: VaultState) -> VaultView:
+    return VaultView(
+        v.info,
+        v.polled,
+        v.up,
+        v.last_success,
+        v.poll_duration,
+        tuple(v.tracked[j] for j in v.tracked_ids if j in v.tracked),
+        v.last_error,
+        v.last_poll,
+        tuple(sorted(v.sources.items())),
+    )
