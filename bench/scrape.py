@@ -26,7 +26,7 @@ from exporter.exposition.fragments import FragmentRenderer
 from exporter.exposition.publisher import CONTENT_TYPE, GZIP_LEVEL, Exposition
 from exporter.exposition.text import render_text
 from exporter.service import App
-from exporter.web.server import ExporterHTTPServer
+from exporter.web.server import ExporterHTTPServer, prefer_scrapes
 
 
 @dataclass(frozen=True)
@@ -156,6 +156,7 @@ def run(quick: bool = False) -> list[Table]:
         cold_wall, _, _ = _timed(app.poller.poll_once)
         tables = [_render_table(app)]
         items = len(app.store.snapshot().items)
+        prefer_scrapes()  # as the CLI does when it serves (the floor shares the process and the setting)
         server = ExporterHTTPServer(("127.0.0.1", 0), lambda: app.publisher.current)
         floor = FloorServer(app.publisher.current)
         server.serve_in_thread()
