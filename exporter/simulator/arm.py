@@ -54,6 +54,14 @@ class JobQuery:
     job_filter: JobFilter
 
 
+def job_list_link(filter_text: str | None, token: str) -> str:
+    """The query of a job list's nextLink: Azure's old api-version, the filter again, the skip token."""
+    link = f"api-version={NEXT_LINK_API_VERSION}"
+    if filter_text:
+        link += f"&%24filter={escape(filter_text)}"
+    return link + f"&%24skiptoken={escape(token)}"
+
+
 def _filter_time(text: str) -> int:
     match = _FILTER_TIME.fullmatch(text.strip())
     if match is None:
@@ -133,10 +141,7 @@ def list_jobs(sim: Host, request: Request, match: re.Match[str]) -> Response:
     texts = estate.list_json(vault, keys[offset : offset + size], as_of, dialect)
     link = None
     if offset + size < len(keys):
-        link = f"api-version={NEXT_LINK_API_VERSION}"
-        if filter_text:
-            link += f"&%24filter={escape(filter_text)}"
-        link += f"&%24skiptoken={escape(skiptoken(as_of, offset + size, fingerprint))}"
+        link = job_list_link(filter_text, skiptoken(as_of, offset + size, fingerprint))
     return page_response(sim, request, texts, link)
 
 

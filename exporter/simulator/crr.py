@@ -21,7 +21,7 @@ import uuid
 from typing import Any
 from urllib.parse import unquote
 
-from exporter.simulator.arm import NEXT_LINK_API_VERSION, JobQuery, parse_job_filter
+from exporter.simulator.arm import JobQuery, job_list_link, parse_job_filter
 from exporter.simulator.catalog import VM_ERRORS
 from exporter.simulator.formats import format_time, iso_duration
 from exporter.simulator.resources import VM, ProtectedItem, Vault
@@ -33,7 +33,6 @@ from exporter.simulator.vaults import (
     VAULT_PATH,
     BadRequestError,
     crr_enabled,
-    escape,
     page_response,
     read_skiptoken,
     skiptoken,
@@ -127,10 +126,7 @@ def list_crr_jobs(sim: Host, request: Request, match: re.Match[str]) -> Response
     texts = [json.dumps(body, separators=(",", ":")) for body in bodies[offset : offset + size]]
     link = None
     if offset + size < len(bodies):
-        link = f"api-version={NEXT_LINK_API_VERSION}"
-        if filter_text:
-            link += f"&%24filter={escape(filter_text)}"
-        link += f"&%24skiptoken={escape(skiptoken(offset + size))}"
+        link = job_list_link(filter_text, skiptoken(offset + size))
     return page_response(sim, request, texts, link)
 
 
