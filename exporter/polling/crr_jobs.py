@@ -25,6 +25,7 @@ from exporter.azure.backup import RecoveryServicesApi
 from exporter.azure.regions import secondary_region
 from exporter.model import RECOVERY_SERVICES, Job, VaultInfo, VaultRef
 from exporter.parsing.jobs import parse_job
+from exporter.polling.sources import parsed_jobs
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +67,7 @@ class CrossRegionJobs:
     def list_jobs(self, info: VaultInfo, region: str, start: float, end: float, errors: Counter[str]) -> list[Job]:
         """The vault's CRR jobs that started in [start, end], parsed (raises ArmError)."""
         ref = info.ref
-        jobs: list[Job] = []
-        for page in self._api.list_crr_jobs(ref, region, start, end):
-            for raw in page:
-                job = parse_job(raw, errors)
-                if job is not None and (not self._operations or job.operation in self._operations):
-                    jobs.append(job)
+        jobs = parsed_jobs(self._api.list_crr_jobs(ref, region, start, end), self._operations, errors)
         self._regions[ref] = region
         known = self._ids.setdefault(ref, {})
         for job in jobs:

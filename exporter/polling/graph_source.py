@@ -32,7 +32,7 @@ from exporter.azure.backup import RecoveryServicesApi
 from exporter.azure.resourcegraph import MAX_VAULTS_PER_QUERY, ResourceGraphApi, jobs_query, vault_id_of
 from exporter.model import RECOVERY_SERVICES, Job, VaultInfo, VaultRef
 from exporter.parsing.jobs import parse_job
-from exporter.polling.sources import Window
+from exporter.polling.sources import Window, of_operations
 
 MAX_BATCH_AGE = 300.0
 # The batch reaches this much further back than any window it was made for: vaults whose clock
@@ -84,11 +84,10 @@ class ResourceGraphSource:
         key = vault.resource_id.lower()
         batch = self._batch_for(vault, key, start, end, errors)
         found = batch.jobs.get(key, []) if batch is not None else self._query([vault], start, errors).get(key, [])
-        allowed = self._operations
         return [
             job
             for job in found
-            if (job.start_time is None or start <= job.start_time <= end) and (not allowed or job.operation in allowed)
+            if (job.start_time is None or start <= job.start_time <= end) and of_operations(job, self._operations)
         ]
 
     def _batch_for(self, vault: VaultRef, key: str, start: float, end: float, errors: Counter[str]) -> _Batch | None:

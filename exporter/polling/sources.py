@@ -8,8 +8,8 @@ schedule.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
-from typing import Generic, NamedTuple, Protocol, TypeVar
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 from exporter.azure.backup import RecoveryServicesApi
 from exporter.azure.dataprotection import DataProtectionApi
@@ -47,6 +47,22 @@ class JobSource(Protocol):
         ...
 
 
+def of_operations(job: Job, operations: frozenset[str]) -> bool:
+    """Whether `collection.operations` keeps the job (empty: every operation)."""
+    return not operations or job.operation in operations
+
+
+def parsed_jobs(pages: Iterable[list[Any]], operations: frozenset[str], errors: Counter[str]) -> list[Job]:
+    """The Recovery Services jobs of a list's pages that parse and that `operations` keeps."""
+    jobs: list[Job] = []
+    for page in pages:
+        for raw in page:
+            job = parse_job(raw, errors)
+            if job is not None and of_operations(job, operations):
+                jobs.append(job)
+    return jobs
+
+
 class _VaultApi(Protocol):
     def list_vaults(self, subscription_id: str) -> list[VaultInfo]: ...
 
@@ -68,20 +84,14 @@ class _PerVaultSource(Generic[Api]):
         pass  # one list per vault: nothing to plan
 
     def _kept(self, job: Job) -> bool:
-        return not self._operations or job.operation in self._operations
+        return of_operations(job, self._operations)
 
 
 class RecoveryServicesSource(_PerVaultSource[RecoveryServicesApi]):
     kind = RECOVERY_SERVICES
 
     def list_jobs(self, vault: VaultRef, start: float, end: float, errors: Counter[str]) -> list[Job]:
-        jobs: list[Job] = []
-        for page in self._api.list_jobs(vault, start, end):
-            for raw in page:
-                job = parse_job(raw, errors)
-                if job is not None and self._kept(job):
-                    jobs.append(job)
-        return jobs
+        return parsed_jobs(self._api.list_jobs(vault, start, end), self._operations, errors)
 
     def get_job(self, vault: VaultRef, job_id: str, errors: Counter[str]) -> Job | None:
         return parse_job(self._api.get_job(vault, job_id), errors)
