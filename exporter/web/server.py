@@ -98,7 +98,6 @@ class ExporterHandler(BaseHTTPRequestHandler):
             return
         handler(self, self.server.source(), head=head)
 
-
     def status(self, exposition: Exposition, *, head: bool) -> None:
         body = self.server.status_page.body(exposition)
         self._send(200, status_page.CONTENT_TYPE, body, head=head, headers=status_page.SECURITY_HEADERS)
@@ -168,7 +167,7 @@ def _send_parts(sock: socket.socket, parts: Sequence[bytes]) -> None:
             pending[0] = memoryview(pending[0])[sent:]
 
 
-def _batched(parts: Iterable[bytes], size: int) -> Iterator[bytes | memoryview]:
+def _batched(parts: Iterable[bytes], size: int) -> Iterator[bytes]:
     """Parts as writes of about `size` bytes: small parts (headers) joined, big ones as they are."""
     pending: list[bytes] = []
     pending_size = 0
