@@ -27,13 +27,19 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from email.utils import parsedate_to_datetime
+from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
 
-import orjson
+import msgspec
 import requests
+import urllib3
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import HTTPError as TransportError
+from urllib3.exceptions import NewConnectionError
+from urllib3.exceptions import TimeoutError as TransportTimeout
+from urllib3.response import BaseHTTPResponse
 
 from exporter import __version__
 from exporter.azure.credential import TokenError, TokenSource
@@ -69,7 +75,6 @@ class ArmClient:
         tokens: TokenSource,
         telemetry: ApiTelemetry,
         *,
-        session: requests.Session | None = None,
         timeout: float = 30.0,
         max_attempts: int = 4,
         backoff_base: float = 1.0,
@@ -86,12 +91,12 @@ class ArmClient:
         self._origin = (parts.scheme, parts.netloc)
         self._tokens = tokens
         self.telemetry = telemetry
-        self._session = session or _new_session(max_in_flight)
-        # requests reads the environment (HTTPS_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE, ...) again on
-        # every request: a tenth of a 500-page listing's time (bench/RESULTS.md, pipeline). Every
-        # request of this client goes to its one origin (nextLinks are re-anchored on it), so the
-        # answer is the same each time: read once, here, as requests would for that origin.
-        self._send_settings = self._session.merge_environment_settings(self.base_url, {}, None, None, None)
+        # urllib3 straight, not requests on top of it: requests' per-request work (preparing and
+        # re-quoting the URL, cookies, hooks, reading the body in 10 kB chunks) cost more than
+        # fetching a job page itself (bench/RESULTS.md, pipeline). The environment (HTTPS_PROXY,
+        # NO_PROXY, REQUESTS_CA_BUNDLE, ...) is read once, here, as requests reads it: every
+        # request of this client goes to its one origin (nextLinks are re-anchored on it).
+        self._pool = _new_pool_manager(self.base_url, max_in_flight)
         self._timeout = timeout
         self._max_attempts = max_attempts
         self._backoff_base = backoff_base
@@ -110,7 +115,7 @@ class ArmClient:
     def close(self) -> None:
         """Abort waits and refuse further requests; a request on the wire ends with its timeout."""
         self._closed.set()
-        self._session.close()
+        self._pool.clear()
 
     def get(
         self,
@@ -146,19 +151,22 @@ class ArmClient:
         subscription_id: str = "",
         max_pages: int | None = None,
         post: Any = None,
+        decode: PageDecoder | None = None,
     ) -> Iterator[list[Any]]:
         """Yield the `value` list of each page, following `nextLink` until it is absent.
 
         With `post`, every page (the nextLinks too) is a POST of that JSON body: a list that is a
-        query (BackupCrrJobs_List) names its vault in the body, which each page needs again."""
+        query (BackupCrrJobs_List) names its vault in the body, which each page needs again.
+        `decode` reads a page's bytes into its value list and nextLink, or returns None for a body
+        it does not take (that one is then decoded as any other)."""
         max_pages = self._max_pages if max_pages is None else max_pages
         query = {"api-version": api_version, **(params or {})}
         data = None if post is None else json.dumps(post, separators=(",", ":")).encode()
-        body = self._request(self.base_url + path, query, api, subscription_id, data, page=True)
+        decoder = decode or _page
+        value, link = self._request(self.base_url + path, query, api, subscription_id, data, page=decoder)
         seen: set[str] = set()
         for number in range(1, max_pages + 1):
-            yield body["value"]
-            link = body.get("nextLink")
+            yield value
             if not link:
                 return
             if number == max_pages:
@@ -167,13 +175,19 @@ class ArmClient:
             if url in seen:
                 raise ArmError(api, None, "PagingLoop", "nextLink repeated an earlier page")
             seen.add(url)
-            # The nextLink's bytes go on the wire as sent (see _VerbatimTarget).
-            target = _VERBATIM_TARGET.set(url.partition(self._origin[1])[2])
-            try:
-                body = self._request(url, None, api, subscription_id, data, page=True)
-            finally:
-                _VERBATIM_TARGET.reset(target)
+            value, link = self._next_page(url, api, subscription_id, data, decoder)
         raise ArmError(api, None, "TooManyPages", f"stopped after {max_pages} pages")
+
+    def _next_page(
+        self, url: str, api: str, subscription_id: str, data: bytes | None, decoder: PageDecoder
+    ) -> tuple[list[Any], str | None]:
+        # The nextLink's bytes go on the wire as sent (see _VerbatimTarget).
+        target = _VERBATIM_TARGET.set(url.partition(self._origin[1])[2])
+        try:
+            page: tuple[list[Any], str | None] = self._request(url, None, api, subscription_id, data, page=decoder)
+        finally:
+            _VERBATIM_TARGET.reset(target)
+        return page
 
     def _next_url(self, link: str, api_version: str) -> str:
         # nextLink may carry an old api-version (recorded: 2017-07-01 on a 2025 request) and a
@@ -197,9 +211,10 @@ class ArmClient:
         subscription_id: str,
         data: bytes | None = None,
         *,
-        page: bool = False,
+        page: PageDecoder | None = None,
     ) -> Any:
-        """One call with the retry policy of the module docstring: the JSON body, or ArmError."""
+        """One call with the retry policy of the module docstring: the JSON body (with `page`: the
+        page's value list and nextLink), or ArmError."""
         refreshed = False
         attempt = 0
         while True:
@@ -208,16 +223,12 @@ class ArmClient:
             started = time.monotonic()
             try:
                 response = self._send(url, params, data, token)
-            except requests.Timeout:
-                self.telemetry.record(api, "timeout", time.monotonic() - started)
-                failure = ArmError(api, None, "Timeout", f"no answer within {self._timeout:g}s")
-            except requests.RequestException as exc:
-                self.telemetry.record(api, "connection_error", time.monotonic() - started)
-                failure = ArmError(api, None, "ConnectionError", type(exc).__name__)
+            except (TransportError, OSError) as exc:
+                failure = self._transport_failure(api, exc, time.monotonic() - started)
             else:
-                self.telemetry.record(api, str(response.status_code), time.monotonic() - started)
+                self.telemetry.record(api, str(response.status), time.monotonic() - started)
                 quota_wait = self._observe_budgets(api, subscription_id, response)
-                status = response.status_code
+                status = response.status
                 if status == 200:
                     try:
                         return self._read_body(api, response, page=page)
@@ -259,16 +270,28 @@ class ArmClient:
 
     def _send(
         self, url: str, params: Mapping[str, str] | None, data: bytes | None, token: str
-    ) -> requests.Response:
-        headers = {"Authorization": f"Bearer {token}"}
+    ) -> BaseHTTPResponse:
+        headers = {**_HEADERS, "Authorization": f"Bearer {token}"}
         if data is not None:
             headers["Content-Type"] = "application/json"
-        request = requests.Request("GET" if data is None else "POST", url, headers=headers, data=data, params=params)
+        if params:
+            url = f"{url}?{urlencode(params)}"  # as requests encodes params: %24filter, spaces as +
         with self._in_flight:
-            prepared = self._session.prepare_request(request)
-            return self._session.send(prepared, timeout=self._timeout, allow_redirects=True, **self._send_settings)
+            # No redirects: ARM answers these reads itself, and a bearer token must not follow one.
+            return self._pool.urlopen(
+                "GET" if data is None else "POST", url, body=data, headers=headers, timeout=self._timeout,
+                retries=False, redirect=False, preload_content=True,
+            )
 
-    def _observe_budgets(self, api: str, subscription_id: str, response: requests.Response) -> float | None:
+    def _transport_failure(self, api: str, exc: Exception, elapsed: float) -> ArmError:
+        # NewConnectionError is a ConnectTimeoutError too in urllib3 2: a refused connection is not a timeout.
+        if isinstance(exc, TransportTimeout) and not isinstance(exc, NewConnectionError):
+            self.telemetry.record(api, "timeout", elapsed)
+            return ArmError(api, None, "Timeout", f"no answer within {self._timeout:g}s")
+        self.telemetry.record(api, "connection_error", elapsed)
+        return ArmError(api, None, "ConnectionError", type(exc).__name__)
+
+    def _observe_budgets(self, api: str, subscription_id: str, response: BaseHTTPResponse) -> float | None:
         """Feeds the answer's rate-limit headers to telemetry and the pacer, and closes the gate when
         Resource Graph's quota is spent; the seconds until that quota resets, if it sent them."""
         remaining = self.telemetry.record_ratelimit(subscription_id, response.headers)
@@ -277,28 +300,34 @@ class ArmClient:
         if subscription_id and arm_remaining and self._pacer is not None:
             self._pacer.observe(subscription_id, min(arm_remaining))
         quota_wait = _quota_reset(response.headers)
-        if quota_wait is not None and response.status_code != 429:
+        if quota_wait is not None and response.status != 429:
             # The quota is spent: whatever comes next waits for it to refill.
             log.info("%s: Resource Graph quota exhausted; next request in %.1fs", api, quota_wait)
             self._close_gate(subscription_id, min(quota_wait, self._retry_after_cap))
         return quota_wait
 
-    def _read_body(self, api: str, response: requests.Response, *, page: bool) -> Any:
-        """A 200's JSON body; ArmError (retryable) when it is not JSON, or not a page where one is due."""
+    def _read_body(self, api: str, response: BaseHTTPResponse, *, page: PageDecoder | None) -> Any:
+        """A 200's JSON body, or with `page` its (value, nextLink); ArmError (retryable) when it is
+        not JSON, or not a page where one is due."""
+        content = response.data
+        if page is not None and (typed := page(content)) is not None:
+            return typed
         try:
-            body = _decode(response.content)
+            body = _decode(content)
         except ValueError:
             failure = ArmError(api, 200, "InvalidJson", "response body is not JSON")
         else:
             # A 200 that is not a page must not pass for an empty one: the poll would
             # succeed, move the vault's watermark, and never read the jobs it missed.
-            if not page or _is_page(body):
+            if page is None:
                 return body
+            if _is_page(body):
+                return body["value"], body.get("nextLink")
             failure = ArmError(api, 200, "InvalidBody", "list page without a value array")
         self.telemetry.add_parse_errors({"response_body": 1})
         raise failure
 
-    def _refresh_token(self, api: str, token: str, response: requests.Response) -> None:
+    def _refresh_token(self, api: str, token: str, response: BaseHTTPResponse) -> None:
         claims = _claims(response.headers.get("WWW-Authenticate", ""))
         try:
             self._tokens.refresh(token, claims)
@@ -306,7 +335,7 @@ class ArmClient:
             raise ArmError(api, None, "TokenError", str(exc)) from None
 
     def _sit_out_throttling(
-        self, api: str, subscription_id: str, response: requests.Response, attempt: int, quota_wait: float | None
+        self, api: str, subscription_id: str, response: BaseHTTPResponse, attempt: int, quota_wait: float | None
     ) -> None:
         """A 429: closes the subscription's gate for Retry-After; raises when that is too long or
         the attempts are spent."""
@@ -318,9 +347,9 @@ class ArmClient:
             raise _error_from(api, response)
         log.info("%s throttled (429); waiting %.1fs as Retry-After asks", api, wait)
 
-    def _retry_after_unavailable(self, subscription_id: str, response: requests.Response, attempt: int) -> bool:
+    def _retry_after_unavailable(self, subscription_id: str, response: BaseHTTPResponse, attempt: int) -> bool:
         """A 503 with Retry-After: True when it is to be retried after that wait (gate closed)."""
-        if response.status_code != 503 or not response.headers.get("Retry-After"):
+        if response.status != 503 or not response.headers.get("Retry-After"):
             return False
         wait = _retry_after(response.headers.get("Retry-After"), default=self._backoff(attempt))
         if attempt < self._max_attempts and wait <= self._retry_after_cap:
@@ -385,20 +414,42 @@ def _normalised(target: str) -> str:
     return unquote(target)
 
 
-class _Adapter(requests.adapters.HTTPAdapter):
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {"http": _Pool, "https": _PoolTLS}
+_HEADERS = {
+    "User-Agent": f"azure-backup-exporter/{__version__}",
+    "Accept": "application/json",
+    "Accept-Encoding": "gzip, deflate",
+}
 
 
-def _new_session(pool_size: int) -> requests.Session:
-    session = requests.Session()
-    adapter = _Adapter(pool_connections=4, pool_maxsize=max(pool_size, 4), max_retries=0)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    session.headers["User-Agent"] = f"azure-backup-exporter/{__version__}"
-    session.headers["Accept"] = "application/json"
-    return session
+def _new_pool_manager(base_url: str, pool_size: int) -> urllib3.PoolManager:
+    """Connection pools for `base_url`, with the proxy and CA bundle requests would use for it
+    (HTTP(S)_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE)."""
+    with requests.Session() as session:
+        settings = session.merge_environment_settings(base_url, {}, None, None, None)
+    verify = settings["verify"]
+    tls: dict[str, Any] = {"cert_reqs": "CERT_NONE"} if verify is False else {"cert_reqs": "CERT_REQUIRED"}
+    if verify is not False:
+        bundle = requests.utils.DEFAULT_CA_BUNDLE_PATH if verify is True else str(verify)
+        tls["ca_cert_dir" if Path(bundle).is_dir() else "ca_certs"] = bundle
+    size = max(pool_size, 4)
+    proxy = requests.utils.select_proxy(base_url, settings["proxies"])
+    manager: urllib3.PoolManager
+    if proxy:
+        user, password = requests.utils.get_auth_from_url(proxy)
+        auth = urllib3.util.make_headers(proxy_basic_auth=f"{user}:{password}") if user else None
+        manager = urllib3.ProxyManager(proxy, num_pools=4, maxsize=size, proxy_headers=auth, **tls)
+    else:
+        manager = urllib3.PoolManager(num_pools=4, maxsize=size, **tls)
+    manager.pool_classes_by_scheme = {"http": _Pool, "https": _PoolTLS}
+    return manager
+
+
+# A page's bytes → (value list, nextLink); None: not a body this decoder takes.
+PageDecoder = Callable[[bytes], "tuple[list[Any], str | None] | None"]
+
+
+def _page(_content: bytes) -> None:
+    """The default page decoder: takes no body, so every page goes through `_decode`."""
 
 
 def _is_page(body: Any) -> bool:
@@ -457,23 +508,27 @@ def _claims(header: str) -> str | None:
 
 
 def _decode(content: bytes) -> Any:
-    """A response body, decoded straight from its bytes by orjson: half json.loads' time on job pages
-    (bench/RESULTS.md, pipeline). What orjson refuses and json reads (a UTF-8 BOM, UTF-16, NaN) still
-    goes through json, so the choice of decoder never turns a readable body into an error."""
+    """A response body, decoded straight from its bytes by msgspec (job pages have a faster, typed
+    decoder of their own: exporter/parsing/job_pages.py). What msgspec refuses and json reads (a
+    UTF-8 BOM, UTF-16, NaN, huge numbers) still goes through json, so the choice of decoder never
+    turns a readable body into an error."""
     try:
-        return orjson.loads(content)
-    except orjson.JSONDecodeError:
+        return _GENERIC.decode(content)
+    except msgspec.DecodeError:
         return json.loads(content)
 
 
-def _error_from(api: str, response: requests.Response) -> ArmError:
+_GENERIC = msgspec.json.Decoder()
+
+
+def _error_from(api: str, response: BaseHTTPResponse) -> ArmError:
     code, message = "", ""
     try:
-        body = response.json()
+        body = json.loads(response.data)
         error = body.get("error", {}) if isinstance(body, dict) else {}
         if isinstance(error, dict):
             code = str(error.get("code", ""))[:100]
             message = str(error.get("message", ""))[:300]
     except ValueError:
         pass
-    return ArmError(api, response.status_code, code or response.reason or "", message)
+    return ArmError(api, response.status, code or response.reason or "", message)

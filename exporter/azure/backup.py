@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from exporter.azure.arm import ArmClient
+from exporter.azure.arm import ArmClient, PageDecoder
 from exporter.model import VaultInfo, VaultRef
 
 # The jobs $filter takes UTC times in this 12-hour format (REST docs and recorded traffic).
@@ -48,8 +48,11 @@ class RecoveryServicesApi:
         self._arm = arm
         self._api_version = api_version
 
-    def list_jobs(self, vault: VaultRef, start: float, end: float) -> Iterator[list[Any]]:
-        """Yield pages of raw job objects whose start time lies in [start, end]."""
+    def list_jobs(
+        self, vault: VaultRef, start: float, end: float, decode: PageDecoder | None = None
+    ) -> Iterator[list[Any]]:
+        """Yield pages of raw job objects whose start time lies in [start, end] (as `decode` reads
+        them: see ArmClient.pages)."""
         path = f"{vault.resource_id}/backupJobs"
         for lower, upper in windows(start, end):
             yield from self._arm.pages(
@@ -58,6 +61,7 @@ class RecoveryServicesApi:
                 api_version=self._api_version,
                 params={"$filter": job_filter(lower, upper)},
                 subscription_id=vault.subscription_id,
+                decode=decode,
             )
 
     def get_job(self, vault: VaultRef, job_id: str) -> Any:
@@ -68,7 +72,9 @@ class RecoveryServicesApi:
             subscription_id=vault.subscription_id,
         )
 
-    def list_crr_jobs(self, vault: VaultRef, region: str, start: float, end: float) -> Iterator[list[Any]]:
+    def list_crr_jobs(
+        self, vault: VaultRef, region: str, start: float, end: float, decode: PageDecoder | None = None
+    ) -> Iterator[list[Any]]:
         """Yield pages of the vault's cross-region restore jobs that started in [start, end].
 
         BackupCrrJobs_List: a POST to the secondary region `region` naming the vault in the body,
@@ -82,6 +88,7 @@ class RecoveryServicesApi:
                 params={"$filter": job_filter(lower, upper)},
                 subscription_id=vault.subscription_id,
                 post={"resourceId": vault.resource_id},
+                decode=decode,
             )
 
     def get_crr_job(self, vault: VaultRef, region: str, job_id: str) -> Any:

@@ -16,7 +16,7 @@ from exporter.parsing.values import parse_azure_duration, parse_time
 
 __all__ = [
     "MAX_LABEL_CHARS", "UNKNOWN", "first_error_entry", "is_object", "job_id", "label", "last_segment", "read_tasks",
-    "read_times", "read_value",
+    "read_times", "read_value", "times_of",
 ]
 
 # Label value for a field Azure did not send or sent unreadable; a label value is never empty.
@@ -76,9 +76,16 @@ def job_id(raw: Mapping[str, Any], errors: Counter[str]) -> str | None:
 def read_times(props: Mapping[str, Any], errors: Counter[str]) -> tuple[float | None, float | None, float | None]:
     """startTime, endTime and duration of a job of either vault kind; a missing duration is the
     time between start and end when both are known."""
-    start = read_value(props.get("startTime"), parse_time, "startTime", errors)
-    end = read_value(props.get("endTime"), parse_time, "endTime", errors)
-    duration = read_value(props.get("duration"), parse_azure_duration, "duration", errors)
+    return times_of(props.get("startTime"), props.get("endTime"), props.get("duration"), errors)
+
+
+def times_of(
+    start_time: object, end_time: object, duration_text: object, errors: Counter[str]
+) -> tuple[float | None, float | None, float | None]:
+    """`read_times` of the three raw values."""
+    start = read_value(start_time, parse_time, "startTime", errors)
+    end = read_value(end_time, parse_time, "endTime", errors)
+    duration = read_value(duration_text, parse_azure_duration, "duration", errors)
     if duration is None and start is not None and end is not None and end >= start:
         duration = end - start
     return start, end, duration

@@ -31,7 +31,7 @@ from exporter.parsing.common import (
 )
 from exporter.parsing.values import parse_size
 
-__all__ = ["job_size_bytes", "parse_job"]
+__all__ = ["error_labels", "job_size_bytes", "parse_job"]
 
 def job_size_bytes(properties: Mapping[str, Any], errors: Counter[str]) -> float | None:
     """The job's size in bytes from its `extendedInfo`, which only single-job GETs carry.
@@ -119,7 +119,7 @@ def parse_job(raw: Mapping[str, Any], errors: Counter[str]) -> Job | None:
     item, management, operation, status = _labels(props, errors)
     start, end, duration = read_times(props, errors)
     details = props.get("errorDetails")
-    error_code, error_title = (None, None) if details is None else _first_error(details, errors)
+    error_code, error_title = (None, None) if details is None else error_labels(details, errors)
     extended = props.get("extendedInfo")
     size, progress, tasks = (None, None, ()) if extended is None else _from_extended_info(extended, errors)
     return Job(
@@ -174,7 +174,8 @@ def _from_extended_info(
     return size, progress, tasks
 
 
-def _first_error(details: object, errors: Counter[str]) -> tuple[str | None, str | None]:
+def error_labels(details: object, errors: Counter[str]) -> tuple[str | None, str | None]:
+    """error_code and error_title of a job's `errorDetails` (see `parse_job`)."""
     first = first_error_entry(details, errors)
     if first is None:
         return None, None

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from exporter.azure.backup import RecoveryServicesApi
 from exporter.azure.regions import secondary_region
 from exporter.model import RECOVERY_SERVICES, Job, VaultInfo, VaultRef
+from exporter.parsing.job_pages import decode_job_page
 from exporter.parsing.jobs import parse_job
 from exporter.polling.sources import parsed_jobs
 
@@ -67,7 +68,7 @@ class CrossRegionJobs:
     def list_jobs(self, info: VaultInfo, region: str, start: float, end: float, errors: Counter[str]) -> list[Job]:
         """The vault's CRR jobs that started in [start, end], parsed (raises ArmError)."""
         ref = info.ref
-        jobs = parsed_jobs(self._api.list_crr_jobs(ref, region, start, end), self._operations, errors)
+        jobs = parsed_jobs(self._api.list_crr_jobs(ref, region, start, end, decode_job_page), self._operations, errors)
         self._regions[ref] = region
         known = self._ids.setdefault(ref, {})
         for job in jobs:

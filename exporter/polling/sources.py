@@ -15,6 +15,7 @@ from exporter.azure.backup import RecoveryServicesApi
 from exporter.azure.dataprotection import DataProtectionApi
 from exporter.model import BACKUP_VAULT, RECOVERY_SERVICES, Job, VaultInfo, VaultRef
 from exporter.parsing.dpp_jobs import parse_dpp_job, start_time
+from exporter.parsing.job_pages import decode_job_page, parse_listed_job
 from exporter.parsing.jobs import parse_job
 
 
@@ -53,11 +54,12 @@ def of_operations(job: Job, operations: frozenset[str]) -> bool:
 
 
 def parsed_jobs(pages: Iterable[list[Any]], operations: frozenset[str], errors: Counter[str]) -> list[Job]:
-    """The Recovery Services jobs of a list's pages that parse and that `operations` keeps."""
+    """The Recovery Services jobs of a list's pages (decoded by `decode_job_page` or generically)
+    that parse and that `operations` keeps."""
     jobs: list[Job] = []
     for page in pages:
         for raw in page:
-            job = parse_job(raw, errors)
+            job = parse_listed_job(raw, errors)
             if job is not None and of_operations(job, operations):
                 jobs.append(job)
     return jobs
@@ -91,7 +93,8 @@ class RecoveryServicesSource(_PerVaultSource[RecoveryServicesApi]):
     kind = RECOVERY_SERVICES
 
     def list_jobs(self, vault: VaultRef, start: float, end: float, errors: Counter[str]) -> list[Job]:
-        return parsed_jobs(self._api.list_jobs(vault, start, end), self._operations, errors)
+        pages = self._api.list_jobs(vault, start, end, decode_job_page)
+        return parsed_jobs(pages, self._operations, errors)
 
     def get_job(self, vault: VaultRef, job_id: str, errors: Counter[str]) -> Job | None:
         return parse_job(self._api.get_job(vault, job_id), errors)
