@@ -57,6 +57,9 @@ class VaultBlock:
     name: str
     parts: Sequence[tuple[Hashable, Any]]
     render: Callable[[Sequence[Any]], Iterable[Metric]]
+    # Optional: one part's sample lines of each family written straight from the part, the bytes
+    # `render_samples` writes for `render((part,))`'s families (cheaper than building the samples).
+    text: Callable[[Writer, Any], Sequence[bytes]] | None = None
 
     def families(self) -> Iterator[Metric]:
         """Every family with every vault's samples: what a full render writes."""
@@ -167,7 +170,10 @@ class FragmentRenderer:
             cache_key = (id(owner), block.name, key)
             entry = self._cache.get(cache_key)
             if entry is None or entry.owner is not owner or entry.part != part:
-                fragments = tuple(render_samples(writer, family) for family in block.render((part,)))
+                if block.text is not None:
+                    fragments = tuple(block.text(writer, part))
+                else:
+                    fragments = tuple(render_samples(writer, family) for family in block.render((part,)))
                 if len(fragments) != len(names):
                     raise ValueError(f"block {block.name}: {len(fragments)} families for one part, {len(names)}")
                 entry = _Entry(owner, part, fragments)

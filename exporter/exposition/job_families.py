@@ -19,6 +19,7 @@ from exporter import __version__
 from exporter.azure.telemetry import API_DURATION_BUCKETS, HistogramData, TelemetrySnapshot
 from exporter.config.schema import vault_tag_label
 from exporter.exposition.fragments import Section, VaultBlock, flatten
+from exporter.exposition.text import Cut, Writer
 from exporter.model import FINISHED_STATUSES, KNOWN_STATUSES, Job
 from exporter.store.job_store import (
     DURATION_BUCKETS,
@@ -37,6 +38,12 @@ VAULT_LABELS = ["subscription_id", "resource_group", "vault"]
 FINAL_STATUSES = tuple(s for s in KNOWN_STATUSES if s in FINISHED_STATUSES)
 TASK_STATUSES = ("NotStarted", "InProgress", "Completed", "CompletedWithWarnings", "Failed", "Cancelled")
 CACHED = "Cached; refreshed every poll."
+# The item families' names, shared by the families and their lines written directly (_items_text).
+STATUS = "azure_backup_job_last_status"
+ERROR = "azure_backup_job_last_error_info"
+JOBS = "azure_backup_jobs"  # a counter: its samples are JOBS_total
+SIZE_TOTAL = "azure_backup_job_size_bytes"  # a counter too
+DURATIONS = "azure_backup_job_duration_seconds"
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +150,7 @@ class BackupCollector(Collector):
             parts = vault_parts(published.snapshot)
             # Two blocks: a poll that found no new job changes only the vault's poll time, and then
             # only the vault's few lines are rendered again, not its items'.
-            yield VaultBlock("jobs", [(key, items) for key, items, _ in parts], self._items_block)
+            yield VaultBlock("jobs", [(key, items) for key, items, _ in parts], self._items_block, _items_text)
             yield VaultBlock("vaults", [(key, vaults) for key, _, vaults in parts], self._vaults_block)
             yield from self._source_families(tuple(chain.from_iterable(vaults for _, _, vaults in parts)))
             if published.snapshot.discovery_ok is not None:
@@ -191,14 +198,14 @@ class BackupCollector(Collector):
         yield _error_family(items)
         yield _jobs_family(items)
         size_total = CounterMetricFamily(
-            "azure_backup_job_size_bytes", f"Sum of the sizes of finished jobs. {CACHED}", labels=ITEM_LABELS
+            SIZE_TOTAL, f"Sum of the sizes of finished jobs. {CACHED}", labels=ITEM_LABELS
         )
         for labels, view in items:
             size_total.add_metric(labels, view.size_total)
         yield size_total
         del size_total
         hist = HistogramMetricFamily(
-            "azure_backup_job_duration_seconds",
+            DURATIONS,
             f"Durations of finished jobs. {CACHED}",
             labels=SERIES_LABELS,
         )
@@ -322,7 +329,7 @@ _ITEM_GAUGES: tuple[tuple[str, str, Callable[[ItemView], float | None]], ...] = 
 
 def _status_family(items: _Items) -> GaugeMetricFamily:
     family = GaugeMetricFamily(
-        "azure_backup_job_last_status",
+        STATUS,
         f"Status of the item's latest job (1) among the known statuses (0). {CACHED}",
         labels=[*ITEM_LABELS, "status"],
     )
@@ -334,7 +341,7 @@ def _status_family(items: _Items) -> GaugeMetricFamily:
 
 def _error_family(items: _Items) -> GaugeMetricFamily:
     family = GaugeMetricFamily(
-        "azure_backup_job_last_error_info",
+        ERROR,
         f"Error of the item's latest finished job, present while that job failed. {CACHED}",
         labels=[*ITEM_LABELS, "error_code", "error_title"],
     )
@@ -347,7 +354,7 @@ def _error_family(items: _Items) -> GaugeMetricFamily:
 
 def _jobs_family(items: _Items) -> CounterMetricFamily:
     jobs = CounterMetricFamily(
-        "azure_backup_jobs",
+        JOBS,
         f"Finished jobs by final status, each job counted once. {CACHED}",
         labels=[*ITEM_LABELS, "status"],
     )
@@ -356,6 +363,76 @@ def _jobs_family(items: _Items) -> CounterMetricFamily:
         for final in (*FINAL_STATUSES, *sorted(s for s in counts if s not in FINAL_STATUSES)):
             jobs.add_metric([*labels, final], float(counts.get(final, 0)))
     return jobs
+
+
+def _items_text(writer: Writer, part: ItemsPart) -> tuple[bytes, ...]:
+    """One vault's sample lines of the item families (`_job_families`), written straight from its
+    views: the bytes `render_samples` writes for those families (tests/exposition hold the two
+    equal), without a Sample and its label dict per line, and each item's label text formatted
+    once per family rather than once per line."""
+    number, escaped = writer.number, writer.escaped.__getitem__
+    items = [(tuple(map(escaped, key)), view) for key, view in part.items]
+    status, jobs = writer.cut(STATUS, ITEM_LABELS, "status"), writer.cut(f"{JOBS}_total", ITEM_LABELS, "status")
+    status_lines: list[str] = []
+    jobs_lines: list[str] = []
+    errors: list[str] = []
+    for (key, _), (labels, view) in zip(part.items, items, strict=True):
+        if view.latest is not None:
+            _state_lines(status_lines, status.split(labels), view.latest.status, KNOWN_STATUSES, writer)
+        counts = dict(view.counts)
+        head, tail = jobs.split(labels)
+        for final in (*FINAL_STATUSES, *sorted(s for s in counts if s not in FINAL_STATUSES)):
+            jobs_lines.append(f"{head}{escaped(final)}{tail}{number(float(counts.get(final, 0)))}\n")
+        finished = view.latest_finished
+        if finished is not None and finished.status == "Failed":
+            values = [*key, finished.error_code or "unknown", finished.error_title or "unknown"]
+            errors.append(writer.line(ERROR, dict(zip((*ITEM_LABELS, "error_code", "error_title"), values)), 1.0, None))
+    gauges = []
+    for name, _, value in _ITEM_GAUGES:
+        cut = writer.cut(name, ITEM_LABELS)
+        gauges.append(_gauge_lines(cut, [(labels, value(view)) for labels, view in items], number))
+    size = _gauge_lines(writer.cut(f"{SIZE_TOTAL}_total", ITEM_LABELS),
+                        [(labels, view.size_total) for labels, view in items], number)
+    texts = [status_lines, *gauges, errors, jobs_lines, size, _histogram_lines(writer, part.histograms)]
+    return tuple("".join(lines).encode("utf-8") for lines in texts)
+
+
+def _state_lines(
+    lines: list[str], cut: tuple[str, str], current: str, known: Sequence[str], writer: Writer
+) -> None:
+    """`state_set`'s lines."""
+    head, tail = cut
+    one, zero, escaped = writer.number(1.0), writer.number(0.0), writer.escaped
+    for status in known:
+        lines.append(f"{head}{escaped[status]}{tail}{one if status == current else zero}\n")
+    if current not in known:
+        lines.append(f"{head}{escaped[current]}{tail}{one}\n")
+
+
+def _gauge_lines(
+    cut: Cut, values: Sequence[tuple[Sequence[str], float | None]], number: Callable[[float], str]
+) -> list[str]:
+    return [f"{cut.split(labels)[0]}{number(value)}\n" for labels, value in values if value is not None]
+
+
+def _histogram_lines(writer: Writer, histograms: Sequence[tuple[SeriesKey, Histogram]]) -> list[str]:
+    """`_histogram`'s lines for the item histograms: buckets (cumulative), then _count and _sum."""
+    bucket = writer.cut(f"{DURATIONS}_bucket", SERIES_LABELS, "le")
+    count, total = writer.cut(f"{DURATIONS}_count", SERIES_LABELS), writer.cut(f"{DURATIONS}_sum", SERIES_LABELS)
+    bounds = [("+Inf" if b == float("inf") else repr(float(b))) for b in (*DURATION_BUCKETS, float("inf"))]
+    number, escaped = writer.number, writer.escaped.__getitem__
+    lines: list[str] = []
+    for series, data in histograms:
+        labels = tuple(map(escaped, series))
+        head, tail = bucket.split(labels)
+        cumulative = 0
+        for le, bucket_count in zip(bounds, data.bucket_counts, strict=True):
+            cumulative += bucket_count
+            lines.append(f"{head}{escaped(le)}{tail}{number(float(cumulative))}\n")
+        if float(bounds[0]) >= 0:  # the client library leaves _count and _sum out after a negative bucket
+            lines.append(f"{count.split(labels)[0]}{number(float(cumulative))}\n")
+            lines.append(f"{total.split(labels)[0]}{number(data.total)}\n")
+    return lines
 
 
 def _progress(job: Job) -> float | None:
