@@ -19,7 +19,7 @@ from exporter import __version__
 from exporter.azure.telemetry import API_DURATION_BUCKETS, HistogramData, TelemetrySnapshot
 from exporter.config.schema import vault_tag_label
 from exporter.exposition.fragments import Section, VaultBlock, flatten
-from exporter.exposition.text import Cut, Writer
+from exporter.exposition.text import Writer
 from exporter.model import FINISHED_STATUSES, KNOWN_STATUSES, Job
 from exporter.store.job_store import (
     DURATION_BUCKETS,
@@ -34,6 +34,7 @@ from exporter.store.job_store import (
 ITEM_LABELS = ["subscription_id", "resource_group", "vault", "backup_management_type", "item", "operation"]
 SERIES_LABELS = ["subscription_id", "resource_group", "vault", "backup_management_type", "operation"]
 VAULT_LABELS = ["subscription_id", "resource_group", "vault"]
+ERROR_LABELS = [*ITEM_LABELS, "error_code", "error_title"]
 # Counters start at 0 for every final status, so the first failure is an increase Prometheus sees.
 FINAL_STATUSES = tuple(s for s in KNOWN_STATUSES if s in FINISHED_STATUSES)
 TASK_STATUSES = ("NotStarted", "InProgress", "Completed", "CompletedWithWarnings", "Failed", "Cancelled")
@@ -343,7 +344,7 @@ def _error_family(items: _Items) -> GaugeMetricFamily:
     family = GaugeMetricFamily(
         ERROR,
         f"Error of the item's latest finished job, present while that job failed. {CACHED}",
-        labels=[*ITEM_LABELS, "error_code", "error_title"],
+        labels=ERROR_LABELS,
     )
     for labels, view in items:
         finished = view.latest_finished
@@ -386,13 +387,13 @@ def _items_text(writer: Writer, part: ItemsPart) -> tuple[bytes, ...]:
         finished = view.latest_finished
         if finished is not None and finished.status == "Failed":
             values = [*key, finished.error_code or "unknown", finished.error_title or "unknown"]
-            errors.append(writer.line(ERROR, dict(zip((*ITEM_LABELS, "error_code", "error_title"), values)), 1.0, None))
-    gauges = []
-    for name, _, value in _ITEM_GAUGES:
-        cut = writer.cut(name, ITEM_LABELS)
-        gauges.append(_gauge_lines(cut, [(labels, value(view)) for labels, view in items], number))
-    size = _gauge_lines(writer.cut(f"{SIZE_TOTAL}_total", ITEM_LABELS),
-                        [(labels, view.size_total) for labels, view in items], number)
+            errors.append(writer.line(ERROR, dict(zip(ERROR_LABELS, values, strict=True)), 1.0, None))
+    # The gauges and the size counter share each item's label text; it is written once per item.
+    bodies = writer.cut("", ITEM_LABELS)
+    views = [(bodies.split(labels)[0], view) for labels, view in items]
+    gauges = [_gauge_lines(name, [(body, value(view)) for body, view in views], number)
+              for name, _, value in _ITEM_GAUGES]
+    size = _gauge_lines(f"{SIZE_TOTAL}_total", [(body, view.size_total) for body, view in views], number)
     texts = [status_lines, *gauges, errors, jobs_lines, size, _histogram_lines(writer, part.histograms)]
     return tuple("".join(lines).encode("utf-8") for lines in texts)
 
@@ -409,10 +410,9 @@ def _state_lines(
         lines.append(f"{head}{escaped[current]}{tail}{one}\n")
 
 
-def _gauge_lines(
-    cut: Cut, values: Sequence[tuple[Sequence[str], float | None]], number: Callable[[float], str]
-) -> list[str]:
-    return [f"{cut.split(labels)[0]}{number(value)}\n" for labels, value in values if value is not None]
+def _gauge_lines(name: str, values: Sequence[tuple[str, float | None]], number: Callable[[float], str]) -> list[str]:
+    """`name` (a valid metric name: no escaping) + each label text + its value, where there is one."""
+    return [f"{name}{body}{number(value)}\n" for body, value in values if value is not None]
 
 
 def _histogram_lines(writer: Writer, histograms: Sequence[tuple[SeriesKey, Histogram]]) -> list[str]:

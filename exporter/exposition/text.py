@@ -70,11 +70,16 @@ class Cut:
 
 
 def _picker(indexes: Sequence[int]) -> Callable[[Sequence[str]], Sequence[str]]:
+    """values → the values at `indexes`, as a sequence (itemgetter alone returns one value bare)."""
     if len(indexes) > 1:
-        return itemgetter(*indexes)  # type: ignore[no-any-return]
-    if indexes:
-        return lambda values, i=indexes[0]: (values[i],)
-    return lambda values: ()
+        getter: Callable[[Sequence[str]], Sequence[str]] = itemgetter(*indexes)
+        return getter
+    index = indexes[0] if indexes else None
+
+    def pick(values: Sequence[str]) -> Sequence[str]:
+        return () if index is None else (values[index],)
+
+    return pick
 
 
 def _pair(name: str) -> str:
@@ -101,12 +106,13 @@ class Writer:
 
     def cut(self, name: str, fixed: Sequence[str], varying: str | None = None) -> Cut:
         """Lines of sample `name` with labels `fixed` (+ `varying`), written as `line()` writes them:
-        label names sorted, each value escaped (the caller passes `escaped[...]` values)."""
+        label names sorted, each value escaped (the caller passes `escaped[...]` values). With `name`
+        empty, the text after the name: one label text for the lines of several names."""
         names = sorted((*fixed, varying) if varying is not None else fixed)
         split = names.index(varying) if varying is not None else len(names)
         before, after = names[:split], names[split + 1:]
         position = {label: index for index, label in enumerate(fixed)}
-        metric = escape_metric_name(name, UNDERSCORES)
+        metric = escape_metric_name(name, UNDERSCORES) if name else ""  # "": the labels alone, for any name
         if varying is not None:
             head = metric + "{{" + "".join(_pair(n) + "," for n in before) + escape_label_name(varying, UNDERSCORES)
             head, tail = head + '="', '"' + "".join("," + _pair(n) for n in after) + "}} "

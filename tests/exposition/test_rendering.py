@@ -17,7 +17,8 @@ from exporter.azure.telemetry import ApiTelemetry
 from exporter.exposition import fragments
 from exporter.exposition.fragments import FragmentRenderer, Piece, VaultBlock, join
 from exporter.exposition.publisher import Exposition, Publisher
-from exporter.exposition.text import render_text
+from exporter.exposition.job_families import BackupCollector, Published
+from exporter.exposition.text import Writer, render_samples, render_text
 from exporter.model import Job, VaultInfo, VaultRef
 from exporter.parsing.protected_items import ProtectedItem
 from exporter.store.inventory_store import InventoryStore
@@ -216,3 +217,34 @@ def test_plain_text_streams_whole_from_many_parts_over_http() -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+# Label text the escaping must get right (backslash, newline, quote) and text a str.format template
+# must leave alone (braces).
+odd_text = st.text(alphabet="aB\\\n\"{}0é ,=", max_size=5)
+odd_number = st.none() | st.floats(allow_nan=False, min_value=-1e12, max_value=1e12) | st.sampled_from(
+    [0.0, -0.0, 1e21, 123456789.0, 5e-324])
+odd_job = st.tuples(odd_text, st.sampled_from([*STATUSES, "Odd\\Status", ""]), odd_number, odd_number,
+                    st.none() | odd_text, st.sampled_from(["Backup", "Restore", 'Op"x']))
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(odd_job, max_size=12), st.sampled_from(["vault-0", 'v\\"{}\nault']))
+def test_item_lines_written_directly_are_the_families_lines(jobs: list[tuple], vault: str) -> None:
+    """The jobs block's `text` (what a re-render writes) against the Metric families (what a full
+    render writes), for one vault's part, on label values and numbers out of the ordinary."""
+    ref = VaultRef("sub-0", "rg-0", vault)
+    store = Store(lookback=7 * 86400, clock=lambda: T0)
+    store.set_vaults([VaultInfo(ref, "westeurope", ())], {})
+    recorded = []
+    for n, (item, status, duration, size, error, operation) in enumerate(jobs):
+        recorded.append(Job(f"j{n}", item, "AzureIaasVM", operation, status, start_time=T0 - 600 + n,
+                            end_time=T0 - 10 + n, duration_seconds=duration, size_bytes=size, error_code=error,
+                            error_title=error))
+    store.record(VaultPoll(ref, ok=True, duration=1.0, window_end=T0, jobs=tuple(recorded)))
+    published = Published(store.snapshot(), ApiTelemetry().snapshot())
+    block = next(iter(BackupCollector(lambda: published).sections()))
+    assert isinstance(block, VaultBlock) and block.text is not None
+    for _, part in block.parts:
+        families = tuple(render_samples(Writer(), family) for family in block.render((part,)))
+        assert tuple(block.text(Writer(), part)) == families
