@@ -16,8 +16,8 @@ from prometheus_client.core import GaugeMetricFamily
 from exporter.azure.telemetry import ApiTelemetry
 from exporter.exposition import fragments
 from exporter.exposition.fragments import FragmentRenderer, Piece, VaultBlock, join
-from exporter.exposition.publisher import Exposition, Publisher
 from exporter.exposition.job_families import BackupCollector, Published
+from exporter.exposition.publisher import Exposition, Publisher
 from exporter.exposition.text import Writer, render_samples, render_text
 from exporter.model import Job, VaultInfo, VaultRef
 from exporter.parsing.protected_items import ProtectedItem
@@ -221,7 +221,7 @@ def test_plain_text_streams_whole_from_many_parts_over_http() -> None:
 
 # Label text the escaping must get right (backslash, newline, quote) and text a str.format template
 # must leave alone (braces).
-odd_text = st.text(alphabet="aB\\\n\"{}0é ,=", max_size=5)
+odd_text = st.text(alphabet='aB\\\n"{}0é ,=', max_size=5)
 odd_number = st.none() | st.floats(allow_nan=False, min_value=-1e12, max_value=1e12) | st.sampled_from(
     [0.0, -0.0, 1e21, 123456789.0, 5e-324])
 odd_job = st.tuples(odd_text, st.sampled_from([*STATUSES, "Odd\\Status", ""]), odd_number, odd_number,
@@ -244,7 +244,8 @@ def test_item_lines_written_directly_are_the_families_lines(jobs: list[tuple], v
     store.record(VaultPoll(ref, ok=True, duration=1.0, window_end=T0, jobs=tuple(recorded)))
     published = Published(store.snapshot(), ApiTelemetry().snapshot())
     block = next(iter(BackupCollector(lambda: published).sections()))
-    assert isinstance(block, VaultBlock) and block.text is not None
+    assert isinstance(block, VaultBlock)
+    assert block.text is not None
     for _, part in block.parts:
         families = tuple(render_samples(Writer(), family) for family in block.render((part,)))
         assert tuple(block.text(Writer(), part)) == families
