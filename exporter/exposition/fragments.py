@@ -18,6 +18,8 @@ reference past the window it was given), so deflated pieces join into one valid 
 gzip header; the trailer's CRC-32 and length are computed over the plain bytes
 (each piece's CRC is computed once and combined with zlib's `crc32_combine`, through ctypes since
 Python's zlib module lacks it; without libz, `zlib.crc32(data, previous)` over the text).
+Pieces are joined in runs of RUN_PIECES, each kept (deflated bytes, CRC, length) until one of its
+pieces or the text before it changes: a poll of one vault joins a few runs again, not every piece.
 bench/RESULTS.md gives the ratio kept.
 """
 
@@ -43,6 +45,10 @@ _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
 # An empty final block with fixed Huffman codes: BFINAL=1, BTYPE=01, end-of-block code.
 _FINAL_BLOCK = b"\x03\x00"
 _WINDOW = 32768  # deflate's window: how far back a piece may refer into the text before it
+# Pieces are joined in runs of this many, each run's deflated bytes, CRC and length kept while the
+# same pieces follow the same text: a render then combines ~50 runs, not ~1,400 pieces (at 10,000
+# items in 100 vaults), and only the runs holding a changed vault's fragments are joined again.
+RUN_PIECES = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +134,18 @@ class _Deflated:
     piece: Piece
 
 
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """Consecutive pieces and what joining them gave: kept while the same texts (the same objects)
+    follow the same text (`previous`, the dictionary of the first)."""
+
+    previous: bytes
+    deflated: tuple[_Deflated, ...]
+    joined: bytes  # the pieces' deflated bytes, in order
+    crc: int
+    size: int
+
+
 class FragmentRenderer:
     """Renders collectors, re-rendering only the vault parts that changed since the last call.
 
@@ -140,8 +158,9 @@ class FragmentRenderer:
     def __init__(self, level: int = GZIP_LEVEL) -> None:
         self._level = level
         self._cache: dict[tuple[int, str, Hashable], _Entry] = {}
-        self._headers: dict[bytes, bytes] = {}  # one object per header text: identity marks "unchanged"
-        self._deflated: dict[int, _Deflated] = {}  # id(plain piece) → its deflated form
+        # One object per text of a header or a small family: identity marks "unchanged".
+        self._headers: dict[bytes, bytes] = {}
+        self._runs: dict[tuple[int, ...], _Run] = {}  # (id(previous), *ids of the run's texts) → run
 
     def render(self, collectors: Iterable[Any]) -> Rendered:
         writer = Writer()
@@ -156,9 +175,10 @@ class FragmentRenderer:
                 elif isinstance(section, Whole):
                     texts.extend(self._whole(collector, section, writer, cache))
                 else:
-                    texts.append(render_family(writer, section))
+                    text = render_family(writer, section)
+                    texts.append(headers.setdefault(text, self._headers.get(text, text)))
         self._cache, self._headers = cache, headers  # vaults that left (replaced collectors) drop out
-        return join(self._deflate([text for text in texts if text]))
+        return self._assemble([text for text in texts if text])
 
     def _block(
         self, owner: object, block: VaultBlock, writer: Writer, *,
@@ -194,19 +214,45 @@ class FragmentRenderer:
         cache[cache_key] = entry
         return entry.fragments
 
-    def _deflate(self, texts: list[bytes]) -> list[Piece]:
-        level, known, deflated = self._level, self._deflated, {}
-        pieces: list[Piece] = []
+    def _assemble(self, texts: list[bytes]) -> Rendered:
+        """The texts as one gzip member, joined run by run (a run is looked up by the ids of its
+        texts and of the text before it: the cache holds those objects, so ids match only them)."""
+        known, runs = self._runs, {}
+        order: list[_Run] = []
+        pieces: dict[int, _Deflated] | None = None  # id(text) → its deflated form, made at the first miss
         previous = b""
-        for text in texts:
+        for start in range(0, len(texts), RUN_PIECES):
+            chunk = texts[start:start + RUN_PIECES]
+            key = (id(previous), *map(id, chunk))
+            run = known.get(key)
+            if run is None:
+                if pieces is None:
+                    pieces = {id(d.piece.plain): d for run in known.values() for d in run.deflated}
+                run = self._run(chunk, previous, pieces)
+            runs[key] = run
+            order.append(run)
+            previous = chunk[-1]
+        self._runs = runs
+        crc = size = 0
+        for run in order:
+            crc = _combine_run(crc, run)
+            size += run.size
+        trailer = struct.pack("<II", crc, size & 0xFFFFFFFF)
+        return Rendered(tuple(texts), size, b"".join([_GZIP_HEADER, *(run.joined for run in order), _FINAL_BLOCK,
+                                                      trailer]))
+
+    def _run(self, chunk: list[bytes], previous: bytes, known: dict[int, _Deflated]) -> _Run:
+        """Deflate what changed in a run (a piece, or the piece after it: its dictionary changed)."""
+        first, deflated, crc = previous, [], 0
+        for text in chunk:
             found = known.get(id(text))
             if found is None or found.piece.plain is not text or found.previous is not previous:
-                found = _Deflated(previous, Piece(text, _deflate(level, text, previous), zlib.crc32(text)))
-            deflated[id(text)] = found
-            pieces.append(found.piece)
+                found = _Deflated(previous, Piece(text, _deflate(self._level, text, previous), zlib.crc32(text)))
+            deflated.append(found)
+            crc = crc32_combine(crc, found.piece.crc, text)
             previous = text
-        self._deflated = deflated
-        return pieces
+        joined = b"".join(d.piece.deflated for d in deflated)
+        return _Run(first, tuple(deflated), joined, crc, sum(len(d.piece.plain) for d in deflated))
 
 
 def _deflate(level: int, text: bytes, previous: bytes) -> bytes:
@@ -231,6 +277,15 @@ def join(pieces: Iterable[Piece]) -> Rendered:
             size += len(piece.plain)
     deflated += [_FINAL_BLOCK, struct.pack("<II", crc, size & 0xFFFFFFFF)]
     return Rendered(tuple(plain), size, b"".join(deflated))
+
+
+def _combine_run(crc: int, run: _Run) -> int:
+    """The CRC-32 of the text before a run + the run's text."""
+    if _COMBINE is None:
+        for deflated in run.deflated:
+            crc = zlib.crc32(deflated.piece.plain, crc)
+        return crc
+    return int(_COMBINE(crc, run.crc, run.size))
 
 
 def _load_crc32_combine() -> Callable[[int, int, int], int] | None:

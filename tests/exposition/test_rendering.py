@@ -134,6 +134,31 @@ def test_crc32_combine_is_the_crc_of_the_concatenation(first: bytes, second: byt
     assert combined == zlib.crc32(first + second)
 
 
+def test_without_libz_the_runs_crc_is_computed_over_the_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fragments, "_COMBINE", None)
+    monkeypatch.setattr(fragments, "RUN_PIECES", 3)  # several runs even in this small estate
+    estate = Estate()
+    estate.set_vaults(list(range(len(REFS))))
+    for which in range(len(REFS)):
+        estate.poll(which, 3)
+        assert_same_as_full_render(estate.publisher)
+
+
+def test_a_poll_re_joins_only_the_runs_it_changed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fragments, "RUN_PIECES", 4)
+    estate = Estate()
+    estate.set_vaults(list(range(len(REFS))))
+    for which in range(len(REFS)):
+        estate.poll(which, 3)
+    renderer = estate.publisher._renderer
+    before = set(map(id, renderer._runs.values()))
+    estate.poll(2, 3)
+    after = list(map(id, renderer._runs.values()))
+    kept = sum(1 for run in after if run in before)
+    assert 0 < kept < len(after)  # the runs without vault-2's fragments (nor the one before) stay
+    assert_same_as_full_render(estate.publisher)
+
+
 def test_a_poll_of_one_vault_re_renders_only_that_vault() -> None:
     estate = Estate()
     estate.set_vaults(list(range(len(REFS))))
