@@ -289,10 +289,14 @@ def _combine_run(crc: int, run: _Run) -> int:
 
 
 def _load_crc32_combine() -> Callable[[int, int, int], int] | None:
-    """zlib's own crc32_combine (Python's zlib module does not expose it), or None without libz."""
+    """zlib's own crc32_combine (Python's zlib module does not expose it), or None without libz.
+
+    Loaded with PyDLL, which keeps the GIL across the call: it takes well under a microsecond, and
+    through CDLL each of a render's calls let go of the GIL and waited to get it back from the
+    scrape threads (up to the switch interval each), stretching the render while it serves them."""
     name = ctypes.util.find_library("z")
     try:
-        function = ctypes.CDLL(name or "libz.so.1").crc32_combine
+        function = ctypes.PyDLL(name or "libz.so.1").crc32_combine
     except (OSError, AttributeError):
         return None
     function.argtypes = (ctypes.c_ulong, ctypes.c_ulong, ctypes.c_long)  # z_off_t: a long on LP64
