@@ -56,6 +56,15 @@ RUN_PIECES = 32
 
 
 @dataclass(frozen=True, slots=True)
+class Written:
+    """What a block's `text` wrote for a part: its lines of each family, and whatever the block
+    keeps to write the part's next version from these (e.g. where each item's lines are)."""
+
+    fragments: tuple[bytes, ...]
+    layout: Any = None
+
+
+@dataclass(frozen=True, slots=True)
 class VaultBlock:
     """Consecutive families whose samples come vault by vault.
 
@@ -68,8 +77,9 @@ class VaultBlock:
     parts: Sequence[tuple[Hashable, Any]]
     render: Callable[[Sequence[Any]], Iterable[Metric]]
     # Optional: one part's sample lines of each family written straight from the part, the bytes
-    # `render_samples` writes for `render((part,))`'s families (cheaper than building the samples).
-    text: Callable[[Writer, Any], Sequence[bytes]] | None = None
+    # `render_samples` writes for `render((part,))`'s families (cheaper than building the samples);
+    # given the part it replaces and what was written for that, it may reuse what did not change.
+    text: Callable[[Writer, Any, tuple[Any, Written] | None], Written] | None = None
 
     def families(self) -> Iterator[Metric]:
         """Every family with every vault's samples: what a full render writes."""
@@ -130,6 +140,7 @@ class _Entry:
     owner: object  # the collector: a replaced one (other vault tags) renders other text
     part: Any
     fragments: tuple[bytes, ...]  # the part's lines of each family of the block
+    layout: Any = None  # Written.layout, for a block with `text`
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,19 +205,24 @@ class FragmentRenderer:
             cache_key = (id(owner), block.name, key)
             entry = self._cache.get(cache_key)
             if entry is None or entry.owner is not owner or entry.part != part:
-                if block.text is not None:
-                    fragments = tuple(block.text(writer, part))
-                else:
-                    fragments = tuple(render_samples(writer, family) for family in block.render((part,)))
-                if len(fragments) != len(names):
-                    raise ValueError(f"block {block.name}: {len(fragments)} families for one part, {len(names)}")
-                entry = _Entry(owner, part, fragments)
+                previous = entry if entry is not None and entry.owner is owner else None
+                entry = self._write(owner, block, writer, part, previous)
+                if len(entry.fragments) != len(names):
+                    raise ValueError(f"block {block.name}: {len(entry.fragments)} families for one part, {len(names)}")
             cache[cache_key] = entry
             per_vault.append(entry.fragments)
         for index, name in enumerate(names):
             header = headers[name] = self._headers.get(name, name)
             texts.append(header)
             texts.extend(fragments[index] for fragments in per_vault)
+
+    @staticmethod
+    def _write(owner: object, block: VaultBlock, writer: Writer, part: Any, previous: _Entry | None) -> _Entry:
+        if block.text is None:
+            return _Entry(owner, part, tuple(render_samples(writer, family) for family in block.render((part,))))
+        before = None if previous is None else (previous.part, Written(previous.fragments, previous.layout))
+        written = block.text(writer, part, before)
+        return _Entry(owner, part, written.fragments, written.layout)
 
     def _whole(
         self, owner: object, whole: Whole, writer: Writer, cache: dict[tuple[int, str, Hashable], _Entry]

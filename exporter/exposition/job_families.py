@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import platform
+from array import array
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import chain, groupby
+from itertools import accumulate, chain, groupby
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -18,8 +19,8 @@ from prometheus_client.registry import Collector
 from exporter import __version__
 from exporter.azure.telemetry import API_DURATION_BUCKETS, HistogramData, TelemetrySnapshot
 from exporter.config.schema import vault_tag_label
-from exporter.exposition.fragments import Section, VaultBlock, flatten
-from exporter.exposition.text import Writer
+from exporter.exposition.fragments import Section, VaultBlock, Written, flatten
+from exporter.exposition.text import Cut, Writer
 from exporter.model import FINISHED_STATUSES, KNOWN_STATUSES, Job
 from exporter.store.job_store import (
     DURATION_BUCKETS,
@@ -366,36 +367,113 @@ def _jobs_family(items: _Items) -> CounterMetricFamily:
     return jobs
 
 
-def _items_text(writer: Writer, part: ItemsPart) -> tuple[bytes, ...]:
+# The item families written item by item (_items_text), one column each: status, the five gauges,
+# error, jobs, size; the histogram (by series, not by item) follows them.
+_ITEM_COLUMNS = 9
+
+
+@dataclass(frozen=True, slots=True)
+class _ItemCuts:
+    status: Cut
+    jobs: Cut
+    body: Cut  # the label text alone: the gauges and the size counter share it
+
+    @classmethod
+    def of(cls, writer: Writer) -> _ItemCuts:
+        return cls(writer.cut(STATUS, ITEM_LABELS, "status"), writer.cut(f"{JOBS}_total", ITEM_LABELS, "status"),
+                   writer.cut("", ITEM_LABELS))
+
+
+@dataclass(frozen=True, slots=True)
+class _KeptLines:
+    """The lines written for each item of a vault's previous part, found by item key and reused
+    while the item's view is equal: a poll changes a few items of a vault, and the lines of each
+    run of unchanged items are copied with one slice per family, not written again."""
+
+    index: dict[ItemKey, int]
+    views: tuple[ItemView, ...]
+    fragments: tuple[bytes, ...]
+    lengths: tuple[array[int], ...]  # per column, the length of each item's lines
+    ends: tuple[array[int], ...]  # per column, where each item's lines end (0 first)
+
+    @classmethod
+    def of(cls, previous: tuple[ItemsPart, Written] | None) -> _KeptLines | None:
+        if previous is None or not isinstance(previous[1].layout, tuple):
+            return None
+        part, written = previous
+        lengths: tuple[array[int], ...] = written.layout
+        return cls({key: n for n, (key, _) in enumerate(part.items)}, tuple(view for _, view in part.items),
+                   written.fragments[:_ITEM_COLUMNS], lengths,
+                   tuple(array("Q", accumulate(column, initial=0)) for column in lengths))
+
+    def find(self, key: ItemKey, view: ItemView) -> int | None:
+        """The item's index in the previous part, if its lines there are still its lines."""
+        n = self.index.get(key)
+        if n is None:
+            return None
+        kept = self.views[n]
+        return n if kept is view or kept == view else None
+
+    def copy(self, first: int, last: int, columns: list[list[bytes]], lengths: tuple[array[int], ...]) -> None:
+        """The lines of previous items first..last (consecutive there) onto each column."""
+        for fragment, ends, column, kept, column_lengths in zip(
+            self.fragments, self.ends, columns, self.lengths, lengths, strict=True
+        ):
+            column.append(fragment[ends[first]:ends[last + 1]])
+            column_lengths.extend(kept[first:last + 1])
+
+
+def _items_text(writer: Writer, part: ItemsPart, previous: tuple[ItemsPart, Written] | None) -> Written:
     """One vault's sample lines of the item families (`_job_families`), written straight from its
     views: the bytes `render_samples` writes for those families (tests/exposition hold the two
-    equal), without a Sample and its label dict per line, and each item's label text formatted
-    once per family rather than once per line."""
-    number, escaped = writer.number, writer.escaped.__getitem__
-    items = [(tuple(map(escaped, key)), view) for key, view in part.items]
-    status, jobs = writer.cut(STATUS, ITEM_LABELS, "status"), writer.cut(f"{JOBS}_total", ITEM_LABELS, "status")
-    status_lines: list[str] = []
-    jobs_lines: list[str] = []
-    errors: list[str] = []
-    for (key, _), (labels, view) in zip(part.items, items, strict=True):
-        if view.latest is not None:
-            _state_lines(status_lines, status.split(labels), view.latest.status, KNOWN_STATUSES, writer)
-        counts = dict(view.counts)
-        head, tail = jobs.split(labels)
-        for final in (*FINAL_STATUSES, *sorted(s for s in counts if s not in FINAL_STATUSES)):
-            jobs_lines.append(f"{head}{escaped(final)}{tail}{number(float(counts.get(final, 0)))}\n")
-        finished = view.latest_finished
-        if finished is not None and finished.status == "Failed":
-            values = [*key, finished.error_code or "unknown", finished.error_title or "unknown"]
-            errors.append(writer.line(ERROR, dict(zip(ERROR_LABELS, values, strict=True)), 1.0, None))
-    # The gauges and the size counter share each item's label text; it is written once per item.
-    bodies = writer.cut("", ITEM_LABELS)
-    views = [(bodies.split(labels)[0], view) for labels, view in items]
-    gauges = [_gauge_lines(name, [(body, value(view)) for body, view in views], number)
-              for name, _, value in _ITEM_GAUGES]
-    size = _gauge_lines(f"{SIZE_TOTAL}_total", [(body, view.size_total) for body, view in views], number)
-    texts = [status_lines, *gauges, errors, jobs_lines, size, _histogram_lines(writer, part.histograms)]
-    return tuple("".join(lines).encode("utf-8") for lines in texts)
+    equal), without a Sample and its label dict per line, each item's label text formatted once
+    per family rather than once per line, and the lines of items unchanged since `previous` copied."""
+    cuts, kept = _ItemCuts.of(writer), _KeptLines.of(previous)
+    columns: list[list[bytes]] = [[] for _ in range(_ITEM_COLUMNS)]
+    lengths = tuple(array("Q") for _ in range(_ITEM_COLUMNS))
+    run: list[int] = []  # first and last previous index of the unchanged items not yet copied
+    for key, view in part.items:
+        n = kept.find(key, view) if kept is not None else None
+        if n is not None and run and n == run[1] + 1:
+            run[1] = n
+            continue
+        if run and kept is not None:
+            kept.copy(run[0], run[1], columns, lengths)
+        run = [] if n is None else [n, n]
+        if n is None:
+            texts = _item_lines(writer, cuts, key, view)
+            for column, column_lengths, text in zip(columns, lengths, texts, strict=True):
+                column.append(text)
+                column_lengths.append(len(text))
+    if run and kept is not None:
+        kept.copy(run[0], run[1], columns, lengths)
+    histograms = "".join(_histogram_lines(writer, part.histograms)).encode("utf-8")
+    return Written((*(b"".join(column) for column in columns), histograms), lengths)
+
+
+def _item_lines(writer: Writer, cuts: _ItemCuts, key: ItemKey, view: ItemView) -> tuple[bytes, ...]:
+    """One item's lines of each item family (empty where it has no sample)."""
+    number = writer.number
+    labels = tuple(map(writer.escaped.__getitem__, key))
+    status: list[str] = []
+    if view.latest is not None:
+        _state_lines(status, cuts.status.split(labels), view.latest.status, KNOWN_STATUSES, writer)
+    body = cuts.body.split(labels)[0]
+    gauges = []
+    for name, _, read in _ITEM_GAUGES:
+        value = read(view)
+        gauges.append("" if value is None else f"{name}{body}{number(value)}\n")
+    error = ""
+    finished = view.latest_finished
+    if finished is not None and finished.status == "Failed":
+        values = [*key, finished.error_code or "unknown", finished.error_title or "unknown"]
+        error = writer.line(ERROR, dict(zip(ERROR_LABELS, values, strict=True)), 1.0, None)
+    counts = dict(view.counts)
+    head, tail = cuts.jobs.split(labels)
+    jobs = "".join(f"{head}{writer.escaped[final]}{tail}{number(float(counts.get(final, 0)))}\n"
+                   for final in (*FINAL_STATUSES, *sorted(s for s in counts if s not in FINAL_STATUSES)))
+    size = f"{SIZE_TOTAL}_total{body}{number(view.size_total)}\n"
+    return tuple(text.encode("utf-8") for text in ("".join(status), *gauges, error, jobs, size))
 
 
 def _state_lines(
@@ -408,11 +486,6 @@ def _state_lines(
         lines.append(f"{head}{escaped[status]}{tail}{one if status == current else zero}\n")
     if current not in known:
         lines.append(f"{head}{escaped[current]}{tail}{one}\n")
-
-
-def _gauge_lines(name: str, values: Sequence[tuple[str, float | None]], number: Callable[[float], str]) -> list[str]:
-    """`name` (a valid metric name: no escaping) + each label text + its value, where there is one."""
-    return [f"{name}{body}{number(value)}\n" for body, value in values if value is not None]
 
 
 def _histogram_lines(writer: Writer, histograms: Sequence[tuple[SeriesKey, Histogram]]) -> list[str]:

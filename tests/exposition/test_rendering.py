@@ -254,23 +254,28 @@ odd_job = st.tuples(odd_text, st.sampled_from([*STATUSES, "Odd\\Status", ""]), o
 
 
 @settings(max_examples=80, deadline=None)
-@given(st.lists(odd_job, max_size=12), st.sampled_from(["vault-0", 'v\\"{}\nault']))
-def test_item_lines_written_directly_are_the_families_lines(jobs: list[tuple], vault: str) -> None:
+@given(st.lists(odd_job, max_size=12), st.lists(odd_job, max_size=6), st.sampled_from(["vault-0", 'v\\"{}\nault']))
+def test_item_lines_written_directly_are_the_families_lines(jobs: list[tuple], later: list[tuple], vault: str) -> None:
     """The jobs block's `text` (what a re-render writes) against the Metric families (what a full
-    render writes), for one vault's part, on label values and numbers out of the ordinary."""
+    render writes), for one vault's part, on label values and numbers out of the ordinary: written
+    afresh, and again after a poll from what was written before (unchanged items' lines copied)."""
     ref = VaultRef("sub-0", "rg-0", vault)
     store = Store(lookback=7 * 86400, clock=lambda: T0)
     store.set_vaults([VaultInfo(ref, "westeurope", ())], {})
-    recorded = []
-    for n, (item, status, duration, size, error, operation) in enumerate(jobs):
-        recorded.append(Job(f"j{n}", item, "AzureIaasVM", operation, status, start_time=T0 - 600 + n,
-                            end_time=T0 - 10 + n, duration_seconds=duration, size_bytes=size, error_code=error,
-                            error_title=error))
-    store.record(VaultPoll(ref, ok=True, duration=1.0, window_end=T0, jobs=tuple(recorded)))
-    published = Published(store.snapshot(), ApiTelemetry().snapshot())
-    block = next(iter(BackupCollector(lambda: published).sections()))
-    assert isinstance(block, VaultBlock)
-    assert block.text is not None
-    for _, part in block.parts:
-        families = tuple(render_samples(Writer(), family) for family in block.render((part,)))
-        assert tuple(block.text(Writer(), part)) == families
+    before = None
+    for n, batch in enumerate((jobs, later)):
+        recorded = [Job(f"j{n}-{k}", item, "AzureIaasVM", operation, status, start_time=T0 - 600 + n * 60 + k,
+                        end_time=T0 - 10 + n * 60 + k, duration_seconds=duration, size_bytes=size, error_code=error,
+                        error_title=error)
+                    for k, (item, status, duration, size, error, operation) in enumerate(batch)]
+        store.record(VaultPoll(ref, ok=True, duration=1.0, window_end=T0 + n * 60, jobs=tuple(recorded)))
+        published = Published(store.snapshot(), ApiTelemetry().snapshot())
+        block = next(iter(BackupCollector(lambda published=published: published).sections()))
+        assert isinstance(block, VaultBlock)
+        assert block.text is not None
+        for _, part in block.parts:
+            families = tuple(render_samples(Writer(), family) for family in block.render((part,)))
+            assert block.text(Writer(), part, None).fragments == families
+            if before is not None:
+                assert block.text(Writer(), part, before).fragments == families
+            before = (part, block.text(Writer(), part, None))
