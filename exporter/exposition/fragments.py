@@ -166,7 +166,8 @@ class FragmentRenderer:
 
     Deflating works as pigz does: each piece is compressed alone with the last 4 KiB of the piece
     before it as preset dictionary (the decoder has that text in its window), so the ratio stays
-    near a whole-stream gzip; a piece is compressed again only when it or its predecessor changed.
+    near a whole-stream gzip; a piece is compressed again only when it or the end of its
+    predecessor (its dictionary) changed.
     Not thread-safe: one render at a time (the publisher holds its lock).
     """
 
@@ -262,12 +263,17 @@ class FragmentRenderer:
                                                       trailer]))
 
     def _run(self, chunk: list[bytes], previous: bytes, known: dict[int, _Deflated]) -> _Run:
-        """Deflate what changed in a run (a piece, or the piece after it: its dictionary changed)."""
+        """Deflate what changed in a run: a piece, or the piece after it if its dictionary (the
+        changed piece's last 4 KiB) changed; a vault's poll seldom changes the end of its lines."""
         first, deflated, crc = previous, [], 0
         for text in chunk:
             found = known.get(id(text))
-            if found is None or found.piece.plain is not text or found.previous is not previous:
+            if found is None or found.piece.plain is not text:
                 found = _Deflated(previous, Piece(text, _deflate(self._level, text, previous), zlib.crc32(text)))
+            elif found.previous is not previous:  # held anew: the old text before it is not kept alive
+                same = found.previous[-_DICTIONARY:] == previous[-_DICTIONARY:]
+                piece = found.piece if same else Piece(text, _deflate(self._level, text, previous), found.piece.crc)
+                found = _Deflated(previous, piece)
             deflated.append(found)
             crc = crc32_combine(crc, found.piece.crc, text)
             previous = text

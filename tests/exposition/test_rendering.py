@@ -15,7 +15,7 @@ from prometheus_client.core import GaugeMetricFamily
 
 from exporter.azure.telemetry import ApiTelemetry
 from exporter.exposition import fragments
-from exporter.exposition.fragments import FragmentRenderer, Piece, VaultBlock, join
+from exporter.exposition.fragments import FragmentRenderer, Piece, VaultBlock, flatten, join
 from exporter.exposition.job_families import BackupCollector, Published
 from exporter.exposition.publisher import Exposition, Publisher
 from exporter.exposition.text import Writer, render_samples, render_text
@@ -202,6 +202,37 @@ def test_a_job_poll_keeps_the_rendered_inventory() -> None:
     assert after
     assert {id(part) for part in after} == {id(part) for part in before}
     assert_same_as_full_render(estate.publisher)
+
+
+def test_a_piece_after_a_changed_one_is_deflated_again_only_if_the_end_before_it_changed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def family(parts: list[tuple[int, int, int]]) -> list[GaugeMetricFamily]:
+        gauge = GaugeMetricFamily("lines", "Lines.", labels=["vault", "n"])
+        for vault, first, last in parts:
+            for n in range(400):  # ~12 KB a vault: longer than the dictionary
+                gauge.add_metric([str(vault), str(n)], float(first if n == 0 else last if n == 399 else n))
+        return [gauge]
+
+    class Lines:
+        def __init__(self) -> None:
+            self.parts = [(0, 0), (0, 0), (0, 0)]
+
+        def sections(self) -> list[VaultBlock]:
+            return [VaultBlock("lines", [(n, (n, *part)) for n, part in enumerate(self.parts)], family)]
+
+    deflated: list[bytes] = []
+    original = fragments._deflate
+    monkeypatch.setattr(fragments, "_deflate", lambda level, text, previous: deflated.append(text)
+                        or original(level, text, previous))
+    lines, renderer = Lines(), FragmentRenderer()
+    renderer.render([lines])
+    for parts, again in (([(1, 0), (0, 0), (0, 0)], 1), ([(1, 2), (0, 0), (0, 0)], 2), ([(1, 2), (0, 0), (3, 0)], 1)):
+        lines.parts, deflated[:] = parts, []
+        rendered = renderer.render([lines])
+        # The changed vault's lines; and the next vault's only when the changed vault's last line changed.
+        assert len(deflated) == again
+        assert gzip.decompress(rendered.gzipped) == b"".join(rendered.plain) == render_text(flatten(lines.sections()))
 
 
 def test_a_block_must_render_the_same_families_for_one_part_as_for_none() -> None:
