@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import platform
+from array import array
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import chain, groupby
+from itertools import accumulate, chain, groupby
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -18,7 +19,8 @@ from prometheus_client.registry import Collector
 from exporter import __version__
 from exporter.azure.telemetry import API_DURATION_BUCKETS, HistogramData, TelemetrySnapshot
 from exporter.config.schema import vault_tag_label
-from exporter.exposition.fragments import Section, VaultBlock, flatten
+from exporter.exposition.fragments import Section, VaultBlock, Written, flatten
+from exporter.exposition.text import Cut, Writer
 from exporter.model import FINISHED_STATUSES, KNOWN_STATUSES, Job
 from exporter.store.job_store import (
     DURATION_BUCKETS,
@@ -33,10 +35,17 @@ from exporter.store.job_store import (
 ITEM_LABELS = ["subscription_id", "resource_group", "vault", "backup_management_type", "item", "operation"]
 SERIES_LABELS = ["subscription_id", "resource_group", "vault", "backup_management_type", "operation"]
 VAULT_LABELS = ["subscription_id", "resource_group", "vault"]
+ERROR_LABELS = [*ITEM_LABELS, "error_code", "error_title"]
 # Counters start at 0 for every final status, so the first failure is an increase Prometheus sees.
 FINAL_STATUSES = tuple(s for s in KNOWN_STATUSES if s in FINISHED_STATUSES)
 TASK_STATUSES = ("NotStarted", "InProgress", "Completed", "CompletedWithWarnings", "Failed", "Cancelled")
 CACHED = "Cached; refreshed every poll."
+# The item families' names, shared by the families and their lines written directly (_items_text).
+STATUS = "azure_backup_job_last_status"
+ERROR = "azure_backup_job_last_error_info"
+JOBS = "azure_backup_jobs"  # a counter: its samples are JOBS_total
+SIZE_TOTAL = "azure_backup_job_size_bytes"  # a counter too
+DURATIONS = "azure_backup_job_duration_seconds"
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +152,7 @@ class BackupCollector(Collector):
             parts = vault_parts(published.snapshot)
             # Two blocks: a poll that found no new job changes only the vault's poll time, and then
             # only the vault's few lines are rendered again, not its items'.
-            yield VaultBlock("jobs", [(key, items) for key, items, _ in parts], self._items_block)
+            yield VaultBlock("jobs", [(key, items) for key, items, _ in parts], self._items_block, _items_text)
             yield VaultBlock("vaults", [(key, vaults) for key, _, vaults in parts], self._vaults_block)
             yield from self._source_families(tuple(chain.from_iterable(vaults for _, _, vaults in parts)))
             if published.snapshot.discovery_ok is not None:
@@ -191,14 +200,14 @@ class BackupCollector(Collector):
         yield _error_family(items)
         yield _jobs_family(items)
         size_total = CounterMetricFamily(
-            "azure_backup_job_size_bytes", f"Sum of the sizes of finished jobs. {CACHED}", labels=ITEM_LABELS
+            SIZE_TOTAL, f"Sum of the sizes of finished jobs. {CACHED}", labels=ITEM_LABELS
         )
         for labels, view in items:
             size_total.add_metric(labels, view.size_total)
         yield size_total
         del size_total
         hist = HistogramMetricFamily(
-            "azure_backup_job_duration_seconds",
+            DURATIONS,
             f"Durations of finished jobs. {CACHED}",
             labels=SERIES_LABELS,
         )
@@ -322,7 +331,7 @@ _ITEM_GAUGES: tuple[tuple[str, str, Callable[[ItemView], float | None]], ...] = 
 
 def _status_family(items: _Items) -> GaugeMetricFamily:
     family = GaugeMetricFamily(
-        "azure_backup_job_last_status",
+        STATUS,
         f"Status of the item's latest job (1) among the known statuses (0). {CACHED}",
         labels=[*ITEM_LABELS, "status"],
     )
@@ -334,9 +343,9 @@ def _status_family(items: _Items) -> GaugeMetricFamily:
 
 def _error_family(items: _Items) -> GaugeMetricFamily:
     family = GaugeMetricFamily(
-        "azure_backup_job_last_error_info",
+        ERROR,
         f"Error of the item's latest finished job, present while that job failed. {CACHED}",
-        labels=[*ITEM_LABELS, "error_code", "error_title"],
+        labels=ERROR_LABELS,
     )
     for labels, view in items:
         finished = view.latest_finished
@@ -347,7 +356,7 @@ def _error_family(items: _Items) -> GaugeMetricFamily:
 
 def _jobs_family(items: _Items) -> CounterMetricFamily:
     jobs = CounterMetricFamily(
-        "azure_backup_jobs",
+        JOBS,
         f"Finished jobs by final status, each job counted once. {CACHED}",
         labels=[*ITEM_LABELS, "status"],
     )
@@ -356,6 +365,147 @@ def _jobs_family(items: _Items) -> CounterMetricFamily:
         for final in (*FINAL_STATUSES, *sorted(s for s in counts if s not in FINAL_STATUSES)):
             jobs.add_metric([*labels, final], float(counts.get(final, 0)))
     return jobs
+
+
+# The item families written item by item (_items_text), one column each: status, the five gauges,
+# error, jobs, size; the histogram (by series, not by item) follows them.
+_ITEM_COLUMNS = 9
+
+
+@dataclass(frozen=True, slots=True)
+class _ItemCuts:
+    status: Cut
+    jobs: Cut
+    body: Cut  # the label text alone: the gauges and the size counter share it
+
+    @classmethod
+    def of(cls, writer: Writer) -> _ItemCuts:
+        return cls(writer.cut(STATUS, ITEM_LABELS, "status"), writer.cut(f"{JOBS}_total", ITEM_LABELS, "status"),
+                   writer.cut("", ITEM_LABELS))
+
+
+@dataclass(frozen=True, slots=True)
+class _KeptLines:
+    """The lines written for each item of a vault's previous part, found by item key and reused
+    while the item's view is equal: a poll changes a few items of a vault, and the lines of each
+    run of unchanged items are copied with one slice per family, not written again."""
+
+    index: dict[ItemKey, int]
+    views: tuple[ItemView, ...]
+    fragments: tuple[bytes, ...]
+    lengths: tuple[array[int], ...]  # per column, the length of each item's lines
+    ends: tuple[array[int], ...]  # per column, where each item's lines end (0 first)
+
+    @classmethod
+    def of(cls, previous: tuple[ItemsPart, Written] | None) -> _KeptLines | None:
+        if previous is None or not isinstance(previous[1].layout, tuple):
+            return None
+        part, written = previous
+        lengths: tuple[array[int], ...] = written.layout
+        return cls({key: n for n, (key, _) in enumerate(part.items)}, tuple(view for _, view in part.items),
+                   written.fragments[:_ITEM_COLUMNS], lengths,
+                   tuple(array("Q", accumulate(column, initial=0)) for column in lengths))
+
+    def find(self, key: ItemKey, view: ItemView) -> int | None:
+        """The item's index in the previous part, if its lines there are still its lines."""
+        n = self.index.get(key)
+        if n is None:
+            return None
+        kept = self.views[n]
+        return n if kept is view or kept == view else None
+
+    def copy(self, first: int, last: int, columns: list[list[bytes]], lengths: tuple[array[int], ...]) -> None:
+        """The lines of previous items first..last (consecutive there) onto each column."""
+        for fragment, ends, column, kept, column_lengths in zip(
+            self.fragments, self.ends, columns, self.lengths, lengths, strict=True
+        ):
+            column.append(fragment[ends[first]:ends[last + 1]])
+            column_lengths.extend(kept[first:last + 1])
+
+
+def _items_text(writer: Writer, part: ItemsPart, previous: tuple[ItemsPart, Written] | None) -> Written:
+    """One vault's sample lines of the item families (`_job_families`), written straight from its
+    views: the bytes `render_samples` writes for those families (tests/exposition hold the two
+    equal), without a Sample and its label dict per line, each item's label text formatted once
+    per family rather than once per line, and the lines of items unchanged since `previous` copied."""
+    cuts, kept = _ItemCuts.of(writer), _KeptLines.of(previous)
+    columns: list[list[bytes]] = [[] for _ in range(_ITEM_COLUMNS)]
+    lengths = tuple(array("Q") for _ in range(_ITEM_COLUMNS))
+    run: list[int] = []  # first and last previous index of the unchanged items not yet copied
+    for key, view in part.items:
+        n = kept.find(key, view) if kept is not None else None
+        if n is not None and run and n == run[1] + 1:
+            run[1] = n
+            continue
+        if run and kept is not None:
+            kept.copy(run[0], run[1], columns, lengths)
+        run = [] if n is None else [n, n]
+        if n is None:
+            texts = _item_lines(writer, cuts, key, view)
+            for column, column_lengths, text in zip(columns, lengths, texts, strict=True):
+                column.append(text)
+                column_lengths.append(len(text))
+    if run and kept is not None:
+        kept.copy(run[0], run[1], columns, lengths)
+    histograms = "".join(_histogram_lines(writer, part.histograms)).encode("utf-8")
+    return Written((*(b"".join(column) for column in columns), histograms), lengths)
+
+
+def _item_lines(writer: Writer, cuts: _ItemCuts, key: ItemKey, view: ItemView) -> tuple[bytes, ...]:
+    """One item's lines of each item family (empty where it has no sample)."""
+    number = writer.number
+    labels = tuple(map(writer.escaped.__getitem__, key))
+    status: list[str] = []
+    if view.latest is not None:
+        _state_lines(status, cuts.status.split(labels), view.latest.status, KNOWN_STATUSES, writer)
+    body = cuts.body.split(labels)[0]
+    gauges = []
+    for name, _, read in _ITEM_GAUGES:
+        value = read(view)
+        gauges.append("" if value is None else f"{name}{body}{number(value)}\n")
+    error = ""
+    finished = view.latest_finished
+    if finished is not None and finished.status == "Failed":
+        values = [*key, finished.error_code or "unknown", finished.error_title or "unknown"]
+        error = writer.line(ERROR, dict(zip(ERROR_LABELS, values, strict=True)), 1.0, None)
+    counts = dict(view.counts)
+    head, tail = cuts.jobs.split(labels)
+    jobs = "".join(f"{head}{writer.escaped[final]}{tail}{number(float(counts.get(final, 0)))}\n"
+                   for final in (*FINAL_STATUSES, *sorted(s for s in counts if s not in FINAL_STATUSES)))
+    size = f"{SIZE_TOTAL}_total{body}{number(view.size_total)}\n"
+    return tuple(text.encode("utf-8") for text in ("".join(status), *gauges, error, jobs, size))
+
+
+def _state_lines(
+    lines: list[str], cut: tuple[str, str], current: str, known: Sequence[str], writer: Writer
+) -> None:
+    """`state_set`'s lines."""
+    head, tail = cut
+    one, zero, escaped = writer.number(1.0), writer.number(0.0), writer.escaped
+    for status in known:
+        lines.append(f"{head}{escaped[status]}{tail}{one if status == current else zero}\n")
+    if current not in known:
+        lines.append(f"{head}{escaped[current]}{tail}{one}\n")
+
+
+def _histogram_lines(writer: Writer, histograms: Sequence[tuple[SeriesKey, Histogram]]) -> list[str]:
+    """`_histogram`'s lines for the item histograms: buckets (cumulative), then _count and _sum."""
+    bucket = writer.cut(f"{DURATIONS}_bucket", SERIES_LABELS, "le")
+    count, total = writer.cut(f"{DURATIONS}_count", SERIES_LABELS), writer.cut(f"{DURATIONS}_sum", SERIES_LABELS)
+    bounds = [("+Inf" if b == float("inf") else repr(float(b))) for b in (*DURATION_BUCKETS, float("inf"))]
+    number, escaped = writer.number, writer.escaped.__getitem__
+    lines: list[str] = []
+    for series, data in histograms:
+        labels = tuple(map(escaped, series))
+        head, tail = bucket.split(labels)
+        cumulative = 0
+        for le, bucket_count in zip(bounds, data.bucket_counts, strict=True):
+            cumulative += bucket_count
+            lines.append(f"{head}{escaped(le)}{tail}{number(float(cumulative))}\n")
+        if float(bounds[0]) >= 0:  # the client library leaves _count and _sum out after a negative bucket
+            lines.append(f"{count.split(labels)[0]}{number(float(cumulative))}\n")
+            lines.append(f"{total.split(labels)[0]}{number(data.total)}\n")
+    return lines
 
 
 def _progress(job: Job) -> float | None:

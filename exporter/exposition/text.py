@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
@@ -50,6 +51,41 @@ class _Escaped(dict[str, str]):
         return text
 
 
+@dataclass(frozen=True, slots=True)
+class Cut:
+    """A family's line for fixed label values, cut around one label whose value varies from line
+    to line: `head + escaped value + tail + number + "\\n"` (without a varying label, `tail` is
+    empty and `head` runs to the space before the number). `head` and `tail` are templates that
+    `split()` fills with the fixed values once, for all the lines that share them."""
+
+    head: str
+    tail: str
+    head_values: Callable[[Sequence[str]], Sequence[str]]
+    tail_values: Callable[[Sequence[str]], Sequence[str]]
+
+    def split(self, escaped: Sequence[str]) -> tuple[str, str]:
+        """The line's text before and after the varying value, from the fixed labels' escaped values
+        (in the order of the `fixed` names the cut was made for)."""
+        return self.head.format(*self.head_values(escaped)), self.tail.format(*self.tail_values(escaped))
+
+
+def _picker(indexes: Sequence[int]) -> Callable[[Sequence[str]], Sequence[str]]:
+    """values → the values at `indexes`, as a sequence (itemgetter alone returns one value bare)."""
+    if len(indexes) > 1:
+        getter: Callable[[Sequence[str]], Sequence[str]] = itemgetter(*indexes)
+        return getter
+    index = indexes[0] if indexes else None
+
+    def pick(values: Sequence[str]) -> Sequence[str]:
+        return () if index is None else (values[index],)
+
+    return pick
+
+
+def _pair(name: str) -> str:
+    return f'{escape_label_name(name, UNDERSCORES)}="{{}}"'
+
+
 class Writer:
     """Caches that live for one rendering: escaped values, formatted numbers, line templates."""
 
@@ -67,6 +103,24 @@ class Writer:
         found = (getter, f"{escape_metric_name(name, UNDERSCORES)}{{{{{pairs}}}}} ")
         self.templates[(name, keys)] = found
         return found
+
+    def cut(self, name: str, fixed: Sequence[str], varying: str | None = None) -> Cut:
+        """Lines of sample `name` with labels `fixed` (+ `varying`), written as `line()` writes them:
+        label names sorted, each value escaped (the caller passes `escaped[...]` values). With `name`
+        empty, the text after the name: one label text for the lines of several names."""
+        names = sorted((*fixed, varying) if varying is not None else fixed)
+        split = names.index(varying) if varying is not None else len(names)
+        before, after = names[:split], names[split + 1:]
+        position = {label: index for index, label in enumerate(fixed)}
+        metric = escape_metric_name(name, UNDERSCORES) if name else ""  # "": the labels alone, for any name
+        if varying is not None:
+            head = metric + "{{" + "".join(_pair(n) + "," for n in before) + escape_label_name(varying, UNDERSCORES)
+            head, tail = head + '="', '"' + "".join("," + _pair(n) for n in after) + "}} "
+        elif names:
+            head, tail = metric + "{{" + ",".join(map(_pair, before)) + "}} ", ""
+        else:
+            head, tail = metric + " ", ""
+        return Cut(head, tail, _picker([position[n] for n in before]), _picker([position[n] for n in after]))
 
     def number(self, value: Any) -> str:
         if value == 0:  # 0.0 and -0.0 are one dict key but two spellings

@@ -15,9 +15,10 @@ from prometheus_client.core import GaugeMetricFamily
 
 from exporter.azure.telemetry import ApiTelemetry
 from exporter.exposition import fragments
-from exporter.exposition.fragments import FragmentRenderer, Piece, VaultBlock, join
+from exporter.exposition.fragments import FragmentRenderer, Piece, VaultBlock, flatten, join
+from exporter.exposition.job_families import BackupCollector, Published
 from exporter.exposition.publisher import Exposition, Publisher
-from exporter.exposition.text import render_text
+from exporter.exposition.text import Writer, render_samples, render_text
 from exporter.model import Job, VaultInfo, VaultRef
 from exporter.parsing.protected_items import ProtectedItem
 from exporter.store.inventory_store import InventoryStore
@@ -133,6 +134,31 @@ def test_crc32_combine_is_the_crc_of_the_concatenation(first: bytes, second: byt
     assert combined == zlib.crc32(first + second)
 
 
+def test_without_libz_the_runs_crc_is_computed_over_the_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fragments, "_COMBINE", None)
+    monkeypatch.setattr(fragments, "RUN_PIECES", 3)  # several runs even in this small estate
+    estate = Estate()
+    estate.set_vaults(list(range(len(REFS))))
+    for which in range(len(REFS)):
+        estate.poll(which, 3)
+        assert_same_as_full_render(estate.publisher)
+
+
+def test_a_poll_re_joins_only_the_runs_it_changed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fragments, "RUN_PIECES", 4)
+    estate = Estate()
+    estate.set_vaults(list(range(len(REFS))))
+    for which in range(len(REFS)):
+        estate.poll(which, 3)
+    renderer = estate.publisher._renderer
+    before = list(renderer._runs.values())  # held: their ids stay theirs
+    estate.poll(2, 3)
+    after = list(renderer._runs.values())
+    kept = sum(1 for run in after if any(run is old for old in before))
+    assert 0 < kept < len(after)  # the runs without vault-2's fragments (nor the one before) stay
+    assert_same_as_full_render(estate.publisher)
+
+
 def test_a_poll_of_one_vault_re_renders_only_that_vault() -> None:
     estate = Estate()
     estate.set_vaults(list(range(len(REFS))))
@@ -178,6 +204,37 @@ def test_a_job_poll_keeps_the_rendered_inventory() -> None:
     assert_same_as_full_render(estate.publisher)
 
 
+def test_a_piece_after_a_changed_one_is_deflated_again_only_if_the_end_before_it_changed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def family(parts: list[tuple[int, int, int]]) -> list[GaugeMetricFamily]:
+        gauge = GaugeMetricFamily("lines", "Lines.", labels=["vault", "n"])
+        for vault, first, last in parts:
+            for n in range(400):  # ~12 KB a vault: longer than the dictionary
+                gauge.add_metric([str(vault), str(n)], float(first if n == 0 else last if n == 399 else n))
+        return [gauge]
+
+    class Lines:
+        def __init__(self) -> None:
+            self.parts = [(0, 0), (0, 0), (0, 0)]
+
+        def sections(self) -> list[VaultBlock]:
+            return [VaultBlock("lines", [(n, (n, *part)) for n, part in enumerate(self.parts)], family)]
+
+    deflated: list[bytes] = []
+    original = fragments._deflate
+    monkeypatch.setattr(fragments, "_deflate", lambda level, text, previous: deflated.append(text)
+                        or original(level, text, previous))
+    lines, renderer = Lines(), FragmentRenderer()
+    renderer.render([lines])
+    for parts, again in (([(1, 0), (0, 0), (0, 0)], 1), ([(1, 2), (0, 0), (0, 0)], 2), ([(1, 2), (0, 0), (3, 0)], 1)):
+        lines.parts, deflated[:] = parts, []
+        rendered = renderer.render([lines])
+        # The changed vault's lines; and the next vault's only when the changed vault's last line changed.
+        assert len(deflated) == again
+        assert gzip.decompress(rendered.gzipped) == b"".join(rendered.plain) == render_text(flatten(lines.sections()))
+
+
 def test_a_block_must_render_the_same_families_for_one_part_as_for_none() -> None:
     def uneven(parts: object) -> list[GaugeMetricFamily]:
         return [GaugeMetricFamily("x", "x", value=1.0)] if parts else []
@@ -216,3 +273,40 @@ def test_plain_text_streams_whole_from_many_parts_over_http() -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+# Label text the escaping must get right (backslash, newline, quote) and text a str.format template
+# must leave alone (braces).
+odd_text = st.text(alphabet='aB\\\n"{}0é ,=', max_size=5)
+odd_number = st.none() | st.floats(allow_nan=False, min_value=-1e12, max_value=1e12) | st.sampled_from(
+    [0.0, -0.0, 1e21, 123456789.0, 5e-324])
+odd_job = st.tuples(odd_text, st.sampled_from([*STATUSES, "Odd\\Status", ""]), odd_number, odd_number,
+                    st.none() | odd_text, st.sampled_from(["Backup", "Restore", 'Op"x']))
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(odd_job, max_size=12), st.lists(odd_job, max_size=6), st.sampled_from(["vault-0", 'v\\"{}\nault']))
+def test_item_lines_written_directly_are_the_families_lines(jobs: list[tuple], later: list[tuple], vault: str) -> None:
+    """The jobs block's `text` (what a re-render writes) against the Metric families (what a full
+    render writes), for one vault's part, on label values and numbers out of the ordinary: written
+    afresh, and again after a poll from what was written before (unchanged items' lines copied)."""
+    ref = VaultRef("sub-0", "rg-0", vault)
+    store = Store(lookback=7 * 86400, clock=lambda: T0)
+    store.set_vaults([VaultInfo(ref, "westeurope", ())], {})
+    before = None
+    for n, batch in enumerate((jobs, later)):
+        recorded = [Job(f"j{n}-{k}", item, "AzureIaasVM", operation, status, start_time=T0 - 600 + n * 60 + k,
+                        end_time=T0 - 10 + n * 60 + k, duration_seconds=duration, size_bytes=size, error_code=error,
+                        error_title=error)
+                    for k, (item, status, duration, size, error, operation) in enumerate(batch)]
+        store.record(VaultPoll(ref, ok=True, duration=1.0, window_end=T0 + n * 60, jobs=tuple(recorded)))
+        published = Published(store.snapshot(), ApiTelemetry().snapshot())
+        block = next(iter(BackupCollector(lambda published=published: published).sections()))
+        assert isinstance(block, VaultBlock)
+        assert block.text is not None
+        for _, part in block.parts:
+            families = tuple(render_samples(Writer(), family) for family in block.render((part,)))
+            assert block.text(Writer(), part, None).fragments == families
+            if before is not None:
+                assert block.text(Writer(), part, before).fragments == families
+            before = (part, block.text(Writer(), part, None))
