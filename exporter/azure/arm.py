@@ -383,7 +383,7 @@ _VERBATIM_TARGET: contextvars.ContextVar[str | None] = contextvars.ContextVar("v
 class _VerbatimTarget(HTTPConnection):
     """Puts the nextLink's own target on the request line.
 
-    requests and urllib3 normalise every URL they send: percent-escapes are upper-cased (`%2f` →
+    urllib3 normalises every URL it sends: percent-escapes are upper-cased (`%2f` →
     `%2F`) and escaped unreserved characters decoded (`%7e` → `~`). A nextLink's query belongs to
     Azure, whose skip tokens are opaque; so when the target urllib3 is about to send is the
     nextLink's up to that normalisation, the nextLink's bytes are sent instead."""
@@ -524,7 +524,7 @@ _GENERIC = msgspec.json.Decoder()
 def _error_from(api: str, response: BaseHTTPResponse) -> ArmError:
     code, message = "", ""
     try:
-        body = json.loads(response.data)
+        body = _decode(response.data)
         error = body.get("error", {}) if isinstance(body, dict) else {}
         if isinstance(error, dict):
             code = str(error.get("code", ""))[:100]
