@@ -83,9 +83,14 @@ def times_of(
     start_time: object, end_time: object, duration_text: object, errors: Counter[str]
 ) -> tuple[float | None, float | None, float | None]:
     """`read_times` of the three raw values."""
-    start = read_value(start_time, parse_time, "startTime", errors)
-    end = read_value(end_time, parse_time, "endTime", errors)
-    duration = read_value(duration_text, parse_azure_duration, "duration", errors)
+    try:
+        # One try for the three: this runs for every job of a poll (bench/RESULTS.md, poll pipeline).
+        start, end, duration = parse_time(start_time), parse_time(end_time), parse_azure_duration(duration_text)
+    except ValueError:
+        # Read again one by one, so that each unreadable value is counted under its own field.
+        start = read_value(start_time, parse_time, "startTime", errors)
+        end = read_value(end_time, parse_time, "endTime", errors)
+        duration = read_value(duration_text, parse_azure_duration, "duration", errors)
     if duration is None and start is not None and end is not None and end >= start:
         duration = end - start
     return start, end, duration
