@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import platform
 from array import array
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import accumulate, chain, groupby
 
@@ -20,7 +20,7 @@ from exporter import __version__
 from exporter.azure.telemetry import API_DURATION_BUCKETS, HistogramData, TelemetrySnapshot
 from exporter.config.schema import vault_tag_label
 from exporter.exposition.fragments import Section, VaultBlock, Written, flatten
-from exporter.exposition.text import Cut, Writer
+from exporter.exposition.text import Writer, render_samples
 from exporter.model import FINISHED_STATUSES, KNOWN_STATUSES, Job
 from exporter.store.job_store import (
     DURATION_BUCKETS,
@@ -35,17 +35,10 @@ from exporter.store.job_store import (
 ITEM_LABELS = ["subscription_id", "resource_group", "vault", "backup_management_type", "item", "operation"]
 SERIES_LABELS = ["subscription_id", "resource_group", "vault", "backup_management_type", "operation"]
 VAULT_LABELS = ["subscription_id", "resource_group", "vault"]
-ERROR_LABELS = [*ITEM_LABELS, "error_code", "error_title"]
 # Counters start at 0 for every final status, so the first failure is an increase Prometheus sees.
 FINAL_STATUSES = tuple(s for s in KNOWN_STATUSES if s in FINISHED_STATUSES)
 TASK_STATUSES = ("NotStarted", "InProgress", "Completed", "CompletedWithWarnings", "Failed", "Cancelled")
 CACHED = "Cached; refreshed every poll."
-# The item families' names, shared by the families and their lines written directly (_items_text).
-STATUS = "azure_backup_job_last_status"
-ERROR = "azure_backup_job_last_error_info"
-JOBS = "azure_backup_jobs"  # a counter: its samples are JOBS_total
-SIZE_TOTAL = "azure_backup_job_size_bytes"  # a counter too
-DURATIONS = "azure_backup_job_duration_seconds"
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,11 +81,15 @@ class Published:
     telemetry: TelemetrySnapshot
 
 
+def states(current: str, known: Sequence[str]) -> Sequence[str]:
+    """A state set's states, each with a sample: 1 for `current`, 0 for the others. An unknown
+    current state passes through verbatim."""
+    return known if current in known else (*known, current)
+
+
 def state_set(family: GaugeMetricFamily, labels: list[str], current: str, known: Sequence[str]) -> None:
-    for status in known:
-        family.add_metric([*labels, status], 1.0 if status == current else 0.0)
-    if current not in known:  # unknown statuses pass through verbatim
-        family.add_metric([*labels, current], 1.0)
+    for state in states(current, known):
+        family.add_metric([*labels, state], 1.0 if state == current else 0.0)
 
 
 def _histogram(
@@ -152,7 +149,7 @@ class BackupCollector(Collector):
             parts = vault_parts(published.snapshot)
             # Two blocks: a poll that found no new job changes only the vault's poll time, and then
             # only the vault's few lines are rendered again, not its items'.
-            yield VaultBlock("jobs", [(key, items) for key, items, _ in parts], self._items_block, _items_text)
+            yield VaultBlock("jobs", [(key, items) for key, items, _ in parts], _item_families, _items_text)
             yield VaultBlock("vaults", [(key, vaults) for key, _, vaults in parts], self._vaults_block)
             yield from self._source_families(tuple(chain.from_iterable(vaults for _, _, vaults in parts)))
             if published.snapshot.discovery_ok is not None:
@@ -171,49 +168,10 @@ class BackupCollector(Collector):
         build.add_metric([__version__, platform.python_version()], 1.0)
         yield build
 
-    def _items_block(self, parts: Sequence[ItemsPart]) -> Iterator[Metric]:
-        if len(parts) == 1:
-            yield from self._job_families(parts[0].items, parts[0].histograms)
-        else:
-            items = tuple(chain.from_iterable(p.items for p in parts))
-            yield from self._job_families(items, tuple(chain.from_iterable(p.histograms for p in parts)))
-
     def _vaults_block(self, parts: Sequence[VaultsPart]) -> Iterator[Metric]:
         vaults = tuple(chain.from_iterable(parts))
         yield from self._tracked_families(vaults)
         yield from self._vault_families(vaults)
-
-    def _job_families(
-        self, snapshot_items: Sequence[tuple[ItemKey, ItemView]], histograms: Sequence[tuple[SeriesKey, Histogram]]
-    ) -> Iterator[Metric]:
-        # One pass per family, each yielded as soon as it is full and then dropped: at 10,000
-        # items the samples of all nine families together would take ~60 MB at once.
-        items = [(list(key), view) for key, view in snapshot_items]
-        yield _status_family(items)
-        for name, text, value in _ITEM_GAUGES:
-            family = GaugeMetricFamily(name, f"{text} {CACHED}", labels=ITEM_LABELS)
-            for labels, view in items:
-                sample = value(view)
-                if sample is not None:
-                    family.add_metric(labels, sample)
-            yield family
-        yield _error_family(items)
-        yield _jobs_family(items)
-        size_total = CounterMetricFamily(
-            SIZE_TOTAL, f"Sum of the sizes of finished jobs. {CACHED}", labels=ITEM_LABELS
-        )
-        for labels, view in items:
-            size_total.add_metric(labels, view.size_total)
-        yield size_total
-        del size_total
-        hist = HistogramMetricFamily(
-            DURATIONS,
-            f"Durations of finished jobs. {CACHED}",
-            labels=SERIES_LABELS,
-        )
-        for series, data in histograms:
-            _histogram(hist, list(series), DURATION_BUCKETS, HistogramData(data.bucket_counts, data.total, data.count))
-        yield hist
 
     def _tracked_families(self, vaults: Sequence[VaultView]) -> Iterator[Metric]:
         def gauge(name: str, text: str, extra: Sequence[str]) -> GaugeMetricFamily:
@@ -296,92 +254,196 @@ class BackupCollector(Collector):
             yield source_up
 
 
+# Each item family is defined once, by one of the three kinds below: its name, help, labels and
+# what it reads from an item's view. `metric()` builds it as a Metric family (the full render,
+# `collect()`, and the headers of the incremental one); `lines()` writes the same samples' lines
+# straight from the views (`_items_text`: a Sample and its label dict per line cost too much at
+# 10,000 items). tests/exposition hold the two equal, byte for byte.
 _Items = Sequence[tuple[list[str], ItemView]]
+# An item whose lines are written: its key, the key's escaped values, its label text alone (`body`), its view.
+_ItemToWrite = tuple[ItemKey, tuple[str, ...], str, ItemView]
+# An item's samples of one family: the values of the family's labels after ITEM_LABELS, and the value.
+_Samples = Sequence[tuple[tuple[str, ...], float]]
 
-# The item gauges with one plain value each, in exposition order: name, help, the value (None: no
-# sample for that item).
-_ITEM_GAUGES: tuple[tuple[str, str, Callable[[ItemView], float | None]], ...] = (
-    (
-        "azure_backup_job_last_start_timestamp_seconds", "Start time of the item's latest job.",
+
+def _kind(counter: bool) -> type[GaugeMetricFamily] | type[CounterMetricFamily]:
+    return CounterMetricFamily if counter else GaugeMetricFamily
+
+
+@dataclass(frozen=True, slots=True)
+class _ItemValue:
+    """A family with at most one value per item, and no labels but the item's."""
+
+    name: str
+    help: str
+    counter: bool  # its samples are name_total
+    value: Callable[[ItemView], float | None]  # None: no sample for the item
+
+    def metric(self, items: _Items) -> Metric:
+        family = _kind(self.counter)(self.name, f"{self.help} {CACHED}", labels=ITEM_LABELS)
+        read = self.value
+        for labels, view in items:
+            value = read(view)
+            if value is not None:
+                family.add_metric(labels, value)
+        return family
+
+    def lines(self, writer: Writer, items: Sequence[_ItemToWrite]) -> list[str]:
+        """Each item's line ("" for none): the name, then the item's label text (`body`, made once
+        for all these families)."""
+        name, number, read = writer.name(f"{self.name}_total" if self.counter else self.name), writer.number, self.value
+        return ["" if (value := read(view)) is None else f"{name}{body}{number(value)}\n" for _, _, body, view in items]
+
+
+@dataclass(frozen=True, slots=True)
+class _ItemState:
+    """A state set per item (`label` names the state)."""
+
+    name: str
+    help: str
+    label: str
+    known: tuple[str, ...]
+    current: Callable[[ItemView], str | None]  # None: no samples for the item
+
+    def metric(self, items: _Items) -> Metric:
+        family = GaugeMetricFamily(self.name, f"{self.help} {CACHED}", labels=[*ITEM_LABELS, self.label])
+        known, read = self.known, self.current
+        for labels, view in items:
+            current = read(view)
+            if current is not None:
+                state_set(family, labels, current, known)
+        return family
+
+    def lines(self, writer: Writer, items: Sequence[_ItemToWrite]) -> list[str]:
+        """Each item's lines ("" for none): the text around the state is made once per item."""
+        cut, known, read = writer.cut(self.name, ITEM_LABELS, self.label), self.known, self.current
+        one, zero, escaped = writer.number(1.0), writer.number(0.0), writer.escaped
+        texts = []
+        for _, labels, _, view in items:
+            current = read(view)
+            if current is None:
+                texts.append("")
+                continue
+            head, tail = cut.split(labels)
+            texts.append("".join([f"{head}{escaped[state]}{tail}{one if state == current else zero}\n"
+                                  for state in states(current, known)]))
+        return texts
+
+
+@dataclass(frozen=True, slots=True)
+class _ItemSamples:
+    """A family with labels of its own after the item's (`extra`), and any number of samples per item."""
+
+    name: str
+    help: str
+    counter: bool
+    extra: tuple[str, ...]
+    samples: Callable[[ItemView], _Samples]
+
+    def metric(self, items: _Items) -> Metric:
+        family = _kind(self.counter)(self.name, f"{self.help} {CACHED}", labels=[*ITEM_LABELS, *self.extra])
+        read = self.samples
+        for labels, view in items:
+            for values, value in read(view):
+                family.add_metric([*labels, *values], value)
+        return family
+
+    def lines(self, writer: Writer, items: Sequence[_ItemToWrite]) -> list[str]:
+        """Each item's lines ("" for none)."""
+        number, escaped, read = writer.number, writer.escaped, self.samples
+        sample = f"{self.name}_total" if self.counter else self.name
+        texts = []
+        if len(self.extra) == 1:  # the text around the one label that varies is made once per item
+            cut = writer.cut(sample, ITEM_LABELS, self.extra[0])
+            for _, labels, _, view in items:
+                found = read(view)
+                head, tail = cut.split(labels) if found else ("", "")
+                texts.append("".join([f"{head}{escaped[values[0]]}{tail}{number(value)}\n" for values, value in found]))
+            return texts
+        names = (*ITEM_LABELS, *self.extra)
+        for key, _, _, view in items:
+            texts.append("".join([writer.line(sample, dict(zip(names, (*key, *values), strict=True)), value, None)
+                                  for values, value in read(view)]))
+        return texts
+
+
+def _error(view: ItemView) -> _Samples:
+    finished = view.latest_finished
+    if finished is None or finished.status != "Failed":
+        return ()
+    return (((finished.error_code or "unknown", finished.error_title or "unknown"), 1.0),)
+
+
+def _jobs(view: ItemView) -> _Samples:
+    counts = dict(view.counts)
+    finals = (*FINAL_STATUSES, *sorted(s for s in counts if s not in FINAL_STATUSES))
+    return [((final,), float(counts.get(final, 0))) for final in finals]
+
+
+# In exposition order; the job duration histogram (by series, not by item) follows them.
+_ITEM_FAMILIES: tuple[_ItemValue | _ItemState | _ItemSamples, ...] = (
+    _ItemState(
+        "azure_backup_job_last_status", "Status of the item's latest job (1) among the known statuses (0).",
+        "status", KNOWN_STATUSES, lambda view: view.latest.status if view.latest is not None else None,
+    ),
+    _ItemValue(
+        "azure_backup_job_last_start_timestamp_seconds", "Start time of the item's latest job.", False,
         lambda view: view.latest.start_time if view.latest is not None else None,
     ),
-    (
-        "azure_backup_job_last_end_timestamp_seconds", "End time of the item's latest finished job.",
+    _ItemValue(
+        "azure_backup_job_last_end_timestamp_seconds", "End time of the item's latest finished job.", False,
         lambda view: view.latest_finished.end_time if view.latest_finished is not None else None,
     ),
-    (
-        "azure_backup_job_last_duration_seconds", "Duration of the item's latest finished job.",
+    _ItemValue(
+        "azure_backup_job_last_duration_seconds", "Duration of the item's latest finished job.", False,
         lambda view: view.latest_finished.duration_seconds if view.latest_finished is not None else None,
     ),
-    (
+    _ItemValue(
         "azure_backup_job_last_size_bytes",
-        "Size of the item's latest finished job that reported one (MB = 1024^2 bytes).",
+        "Size of the item's latest finished job that reported one (MB = 1024^2 bytes).", False,
         lambda view: view.latest_size,
     ),
-    (
+    _ItemValue(
         "azure_backup_job_last_success_timestamp_seconds",
-        (
-            "End time of the item's latest Completed or CompletedWithWarnings job; "
-            "kept after it leaves the lookback window."
-        ),
+        "End time of the item's latest Completed or CompletedWithWarnings job; "
+        "kept after it leaves the lookback window.", False,
         lambda view: view.last_success,
+    ),
+    _ItemSamples(
+        "azure_backup_job_last_error_info", "Error of the item's latest finished job, present while that job failed.",
+        False, ("error_code", "error_title"), _error,
+    ),
+    _ItemSamples(
+        "azure_backup_jobs", "Finished jobs by final status, each job counted once.", True, ("status",), _jobs,
+    ),
+    _ItemValue(
+        "azure_backup_job_size_bytes", "Sum of the sizes of finished jobs.", True, lambda view: view.size_total,
     ),
 )
 
 
-def _status_family(items: _Items) -> GaugeMetricFamily:
-    family = GaugeMetricFamily(
-        STATUS,
-        f"Status of the item's latest job (1) among the known statuses (0). {CACHED}",
-        labels=[*ITEM_LABELS, "status"],
+def _item_families(parts: Sequence[ItemsPart]) -> Iterator[Metric]:
+    """The jobs block's families for `parts`: what a full render (`collect()`) writes, and the
+    headers (`parts` empty) the incremental render puts above each vault's lines."""
+    items = [(list(key), view) for part in parts for key, view in part.items]
+    # One pass per family, each yielded as soon as it is full and then dropped: at 10,000
+    # items the samples of all nine families together would take ~60 MB at once.
+    for family in _ITEM_FAMILIES:
+        yield family.metric(items)
+    yield _durations(chain.from_iterable(part.histograms for part in parts))
+
+
+def _durations(histograms: Iterable[tuple[SeriesKey, Histogram]]) -> HistogramMetricFamily:
+    family = HistogramMetricFamily(
+        "azure_backup_job_duration_seconds", f"Durations of finished jobs. {CACHED}", labels=SERIES_LABELS
     )
-    for labels, view in items:
-        if view.latest is not None:
-            state_set(family, labels, view.latest.status, KNOWN_STATUSES)
+    for series, data in histograms:
+        _histogram(family, list(series), DURATION_BUCKETS, HistogramData(data.bucket_counts, data.total, data.count))
     return family
 
 
-def _error_family(items: _Items) -> GaugeMetricFamily:
-    family = GaugeMetricFamily(
-        ERROR,
-        f"Error of the item's latest finished job, present while that job failed. {CACHED}",
-        labels=ERROR_LABELS,
-    )
-    for labels, view in items:
-        finished = view.latest_finished
-        if finished is not None and finished.status == "Failed":
-            family.add_metric([*labels, finished.error_code or "unknown", finished.error_title or "unknown"], 1.0)
-    return family
-
-
-def _jobs_family(items: _Items) -> CounterMetricFamily:
-    jobs = CounterMetricFamily(
-        JOBS,
-        f"Finished jobs by final status, each job counted once. {CACHED}",
-        labels=[*ITEM_LABELS, "status"],
-    )
-    for labels, view in items:
-        counts = dict(view.counts)
-        for final in (*FINAL_STATUSES, *sorted(s for s in counts if s not in FINAL_STATUSES)):
-            jobs.add_metric([*labels, final], float(counts.get(final, 0)))
-    return jobs
-
-
-# The item families written item by item (_items_text), one column each: status, the five gauges,
-# error, jobs, size; the histogram (by series, not by item) follows them.
-_ITEM_COLUMNS = 9
-
-
-@dataclass(frozen=True, slots=True)
-class _ItemCuts:
-    status: Cut
-    jobs: Cut
-    body: Cut  # the label text alone: the gauges and the size counter share it
-
-    @classmethod
-    def of(cls, writer: Writer) -> _ItemCuts:
-        return cls(writer.cut(STATUS, ITEM_LABELS, "status"), writer.cut(f"{JOBS}_total", ITEM_LABELS, "status"),
-                   writer.cut("", ITEM_LABELS))
+# One column per item family in `_items_text`'s Written; the histogram's lines follow them.
+_ITEM_COLUMNS = len(_ITEM_FAMILIES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -424,16 +486,17 @@ class _KeptLines:
 
 
 def _items_text(writer: Writer, part: ItemsPart, previous: tuple[ItemsPart, Written] | None) -> Written:
-    """One vault's sample lines of the item families (`_job_families`), written straight from its
-    views: the bytes `render_samples` writes for those families (tests/exposition hold the two
-    equal), without a Sample and its label dict per line, each item's label text formatted once
-    per family rather than once per line, and the lines of items unchanged since `previous` copied."""
-    cuts, kept = _ItemCuts.of(writer), _KeptLines.of(previous)
+    """One vault's sample lines of the item families, written straight from its views: the bytes
+    `render_samples` writes for `_item_families` (tests/exposition hold the two equal), without a
+    Sample and its label dict per line, each item's label text formatted once per family rather
+    than once per line, and the lines of items unchanged since `previous` copied."""
+    kept = _KeptLines.of(previous)
+    found = [None if kept is None else kept.find(key, view) for key, view in part.items]
+    fresh = iter(_fresh_lines(writer, [item for item, n in zip(part.items, found, strict=True) if n is None]))
     columns: list[list[bytes]] = [[] for _ in range(_ITEM_COLUMNS)]
     lengths = tuple(array("Q") for _ in range(_ITEM_COLUMNS))
     run: list[int] = []  # first and last previous index of the unchanged items not yet copied
-    for key, view in part.items:
-        n = kept.find(key, view) if kept is not None else None
+    for n in found:
         if n is not None and run and n == run[1] + 1:
             run[1] = n
             continue
@@ -441,71 +504,25 @@ def _items_text(writer: Writer, part: ItemsPart, previous: tuple[ItemsPart, Writ
             kept.copy(run[0], run[1], columns, lengths)
         run = [] if n is None else [n, n]
         if n is None:
-            texts = _item_lines(writer, cuts, key, view)
-            for column, column_lengths, text in zip(columns, lengths, texts, strict=True):
+            for column, column_lengths, text in zip(columns, lengths, next(fresh), strict=True):
                 column.append(text)
                 column_lengths.append(len(text))
     if run and kept is not None:
         kept.copy(run[0], run[1], columns, lengths)
-    histograms = "".join(_histogram_lines(writer, part.histograms)).encode("utf-8")
+    histograms = render_samples(writer, _durations(part.histograms))  # a few series a vault: no shortcut needed
     return Written((*(b"".join(column) for column in columns), histograms), lengths)
 
 
-def _item_lines(writer: Writer, cuts: _ItemCuts, key: ItemKey, view: ItemView) -> tuple[bytes, ...]:
-    """One item's lines of each item family (empty where it has no sample)."""
-    number = writer.number
-    labels = tuple(map(writer.escaped.__getitem__, key))
-    status: list[str] = []
-    if view.latest is not None:
-        _state_lines(status, cuts.status.split(labels), view.latest.status, KNOWN_STATUSES, writer)
-    body = cuts.body.split(labels)[0]
-    gauges = []
-    for name, _, read in _ITEM_GAUGES:
-        value = read(view)
-        gauges.append("" if value is None else f"{name}{body}{number(value)}\n")
-    error = ""
-    finished = view.latest_finished
-    if finished is not None and finished.status == "Failed":
-        values = [*key, finished.error_code or "unknown", finished.error_title or "unknown"]
-        error = writer.line(ERROR, dict(zip(ERROR_LABELS, values, strict=True)), 1.0, None)
-    counts = dict(view.counts)
-    head, tail = cuts.jobs.split(labels)
-    jobs = "".join(f"{head}{writer.escaped[final]}{tail}{number(float(counts.get(final, 0)))}\n"
-                   for final in (*FINAL_STATUSES, *sorted(s for s in counts if s not in FINAL_STATUSES)))
-    size = f"{SIZE_TOTAL}_total{body}{number(view.size_total)}\n"
-    return tuple(text.encode("utf-8") for text in ("".join(status), *gauges, error, jobs, size))
-
-
-def _state_lines(
-    lines: list[str], cut: tuple[str, str], current: str, known: Sequence[str], writer: Writer
-) -> None:
-    """`state_set`'s lines."""
-    head, tail = cut
-    one, zero, escaped = writer.number(1.0), writer.number(0.0), writer.escaped
-    for status in known:
-        lines.append(f"{head}{escaped[status]}{tail}{one if status == current else zero}\n")
-    if current not in known:
-        lines.append(f"{head}{escaped[current]}{tail}{one}\n")
-
-
-def _histogram_lines(writer: Writer, histograms: Sequence[tuple[SeriesKey, Histogram]]) -> list[str]:
-    """`_histogram`'s lines for the item histograms: buckets (cumulative), then _count and _sum."""
-    bucket = writer.cut(f"{DURATIONS}_bucket", SERIES_LABELS, "le")
-    count, total = writer.cut(f"{DURATIONS}_count", SERIES_LABELS), writer.cut(f"{DURATIONS}_sum", SERIES_LABELS)
-    bounds = [("+Inf" if b == float("inf") else repr(float(b))) for b in (*DURATION_BUCKETS, float("inf"))]
-    number, escaped = writer.number, writer.escaped.__getitem__
-    lines: list[str] = []
-    for series, data in histograms:
-        labels = tuple(map(escaped, series))
-        head, tail = bucket.split(labels)
-        cumulative = 0
-        for le, bucket_count in zip(bounds, data.bucket_counts, strict=True):
-            cumulative += bucket_count
-            lines.append(f"{head}{escaped(le)}{tail}{number(float(cumulative))}\n")
-        if float(bounds[0]) >= 0:  # the client library leaves _count and _sum out after a negative bucket
-            lines.append(f"{count.split(labels)[0]}{number(float(cumulative))}\n")
-            lines.append(f"{total.split(labels)[0]}{number(data.total)}\n")
-    return lines
+def _fresh_lines(writer: Writer, items: Sequence[tuple[ItemKey, ItemView]]) -> list[tuple[bytes, ...]]:
+    """Each item's lines of each item family (empty where it has no sample), written family by
+    family: a call per family, not per item and family."""
+    body, escaped = writer.cut("", ITEM_LABELS), writer.escaped.__getitem__
+    prepared = []
+    for key, view in items:
+        labels = tuple(map(escaped, key))
+        prepared.append((key, labels, body.split(labels)[0], view))
+    per_family = [[text.encode("utf-8") for text in family.lines(writer, prepared)] for family in _ITEM_FAMILIES]
+    return list(zip(*per_family, strict=True))
 
 
 def _progress(job: Job) -> float | None:

@@ -104,6 +104,10 @@ class Writer:
         self.templates[(name, keys)] = found
         return found
 
+    def name(self, name: str) -> str:
+        """A sample name as `line()` spells it."""
+        return escape_metric_name(name, UNDERSCORES)
+
     def cut(self, name: str, fixed: Sequence[str], varying: str | None = None) -> Cut:
         """Lines of sample `name` with labels `fixed` (+ `varying`), written as `line()` writes them:
         label names sorted, each value escaped (the caller passes `escaped[...]` values). With `name`
