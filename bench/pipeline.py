@@ -26,6 +26,7 @@ class Sizes:
     sdk_repeat: int
 
 
+OURS = "(b) exporter: list_jobs (msgspec typed pages, parse_listed_job) + Store.apply"
 FULL = Sizes(3020, 2, 1)
 QUICK = Sizes(20, 1, 1)
 
@@ -87,11 +88,11 @@ def run(quick: bool = False) -> list[Table]:
     ratio_a = ours["wall"] / bare["wall"]
     sdk = results["sdk"]
     if "error" in sdk:
-        row("(b) exporter: list_jobs + parse_job + Store.apply", ours, f"≤ 1.0x (a): {verdict(ratio_a <= 1.0)}")
+        row(OURS, ours, f"≤ 1.0x (a): {verdict(ratio_a <= 1.0)}")
         table.notes.append(f"(c) the SDK could not be run: {sdk['error'][:300]}")
     else:
         speedup = sdk["wall"] / ours["wall"]
-        row("(b) exporter: list_jobs + parse_job + Store.apply", ours,
+        row(OURS, ours,
             f"≤ 1.0x (a): {verdict(ratio_a <= 1.0)}; ≥ 10x faster than (c): {speedup:.1f}x {verdict(speedup >= 10)}")
         row("(c) azure-mgmt-recoveryservicesbackup backup_jobs.list, fields read", sdk, "")
     row("(a) with the simulator rendering every page (first pass)", uncached, "")
