@@ -55,18 +55,18 @@ _AZURE_TIMESPAN: Final = re.compile(r"(\d+):([0-5]\d):([0-5]\d)(?:\.(\d+))?", re
 # More than six fractional digits after the seconds: what fromisoformat cuts.
 _FINE_FRACTION: Final = re.compile(r"\.(\d{7,})")
 
-# The shape Azure sends (`2022-05-13T10:09:27.2801342Z`), read without datetime: the minute is
-# looked up, seconds and fraction make one integer. Two of these are a third of a job's parsing
-# (bench/RESULTS.md, poll pipeline). Any other text, or no valid minute, takes the general path.
-_AZURE_TIME: Final = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d):([0-5]\d)\.(\d{1,9})Z", re.ASCII)
+# The shape Azure sends (`2022-05-13T10:09:27.2801342Z`), read without datetime: the hour is
+# looked up, minutes, seconds and fraction make one integer. Two of these are a third of a job's
+# parsing (bench/RESULTS.md, poll pipeline). Any other text, or no valid hour, takes the general path.
+_AZURE_TIME: Final = re.compile(r"(\d{4}-\d\d-\d\dT\d\d):([0-5]\d):([0-5]\d)\.(\d{1,9})Z", re.ASCII)
 # 10 ** fractional digits, by the length of the text in that shape.
 _FRACTION_SCALE: Final[dict[int, int]] = {len("2022-05-13T10:09:27.Z") + n: 10**n for n in range(1, 10)}
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_SECOND: Final = timedelta(seconds=1)
-# Unix seconds of each "YYYY-MM-DDTHH:MM" seen: a poll's jobs fall in a few thousand minutes. A
-# dict's get and set are atomic, so the pollers' threads share it; it is emptied when it fills.
-_MINUTES: dict[str, int] = {}
-_MINUTES_KEPT: Final = 65_536
+# Unix seconds of each "YYYY-MM-DDTHH" seen: a 30-day lookback spans 720 hours. A dict's get and
+# set are atomic, so the pollers' threads share it; it is emptied when it fills.
+_HOURS: dict[str, int] = {}
+_HOURS_KEPT: Final = 8_760  # a year of hours, ~1 MB at most
 
 
 def parse_time(value: object) -> float | None:
@@ -82,30 +82,29 @@ def parse_time(value: object) -> float | None:
     if type(value) is str:
         match = _AZURE_TIME.fullmatch(value)
         if match is not None:
-            prefix, seconds, fraction = match.groups()
-            minute = _MINUTES.get(prefix)
-            if minute is None:
-                minute = _minute(prefix)
-            if minute is not None:
+            prefix, minutes, seconds, fraction = match.groups()
+            hour = _HOURS.get(prefix)
+            if hour is None:
+                hour = _hour(prefix)
+            if hour is not None:
                 # The same exact ratio as below (fewer than 7 digits too: timestamp() divides
                 # integer microseconds once), so both paths give the same float.
                 scale = _FRACTION_SCALE[len(value)]
-                return (minute * scale + int(seconds + fraction)) / scale
+                return ((hour + int(minutes) * 60) * scale + int(seconds + fraction)) / scale
     return _general_time(value)
 
 
-def _minute(prefix: str) -> int | None:
-    """Unix seconds of a "YYYY-MM-DDTHH:MM" (remembered); None when it is no valid minute."""
+def _hour(prefix: str) -> int | None:
+    """Unix seconds of a "YYYY-MM-DDTHH" (remembered); None when it is no valid hour."""
     try:
-        moment = datetime(int(prefix[:4]), int(prefix[5:7]), int(prefix[8:10]), int(prefix[11:13]),
-                          int(prefix[14:16]), tzinfo=UTC)
+        moment = datetime(int(prefix[:4]), int(prefix[5:7]), int(prefix[8:10]), int(prefix[11:13]), tzinfo=UTC)
     except ValueError:
         return None
-    minute = (moment - _EPOCH) // _ONE_SECOND
-    if len(_MINUTES) >= _MINUTES_KEPT:
-        _MINUTES.clear()
-    _MINUTES[prefix] = minute
-    return minute
+    hour = (moment - _EPOCH) // _ONE_SECOND
+    if len(_HOURS) >= _HOURS_KEPT:
+        _HOURS.clear()
+    _HOURS[prefix] = hour
+    return hour
 
 
 def _general_time(value: object) -> float | None:

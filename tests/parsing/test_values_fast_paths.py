@@ -56,7 +56,7 @@ def test_recorded_shapes() -> None:
     assert parse_azure_duration("PT1H") == 3600.0
 
 
-# Azure's time shape, valid and not: any minute (month 13, hour 24, day 31 of a short month
+# Azure's time shape, valid and not: any hour and minute (month 13, hour 24, minute 60, day 31 of a short month
 # included, which the fast path must hand on), seconds 00-59, 1 to 9 fractional digits.
 _times = st.builds(
     lambda y, mo, d, h, mi, s, frac: f"{y:04d}-{mo:02d}-{d:02d}T{h:02d}:{mi:02d}:{s:02d}.{frac}Z",
