@@ -54,6 +54,10 @@ class _Page(msgspec.Struct, gc=False):
 
 
 _DECODER = msgspec.json.Decoder(_Page)
+# Labels seen (items, management types, operations, statuses), each its own key and value; shared
+# by the pollers' threads (setdefault is atomic) and emptied when full.
+_LABELS: dict[str, str] = {}
+_LABELS_KEPT = 65_536
 _new_job = tuple.__new__
 _FIELDS = _Properties.__struct_fields__
 
@@ -81,6 +85,13 @@ def parse_listed_job(raw: Any, errors: Counter[str]) -> Job | None:
     if not (type(item) is str and item and type(management) is str and management
             and type(operation) is str and operation and type(status) is str and status):
         return parse_job(_as_dict(raw), errors)
+    # One string object per distinct label, not one per job: the store's key tuples then compare
+    # by identity, and a poll's 100,000 jobs hold ~4 strings fewer each until they are folded in.
+    if len(_LABELS) >= _LABELS_KEPT:
+        _LABELS.clear()
+    shared = _LABELS.setdefault
+    item, management, operation, status = shared(item, item), shared(management, management), \
+        shared(operation, operation), shared(status, status)
     start, end, duration = times_of(props.startTime, props.endTime, props.duration, errors)
     details = props.errorDetails
     error_code, error_title = (None, None) if details is None else error_labels(details, errors)
