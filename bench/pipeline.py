@@ -24,11 +24,12 @@ class Sizes:
     items_per_vault: int
     repeat: int
     sdk_repeat: int
+    rounds: int  # (a) and (b) alternate, each a process of its own per round
 
 
 OURS = "(b) exporter: list_jobs (msgspec typed pages, parse_listed_job) + Store.apply"
-FULL = Sizes(3020, 2, 1)
-QUICK = Sizes(20, 1, 1)
+FULL = Sizes(3020, 2, 1, 3)
+QUICK = Sizes(20, 1, 1, 1)
 
 
 def _client(sim: SimProcess, mode: str, repeat: int) -> dict[str, Any]:
@@ -65,7 +66,11 @@ def run(quick: bool = False) -> list[Table]:
             "page_size": 200}
     with SimProcess(spec, clock=T0, cache_lists=True) as sim:
         uncached = _client(sim, "bare", 1)  # renders and caches every page
-        results = {mode: _client(sim, mode, sizes.repeat) for mode in ("bare", "exporter")}
+        # Alternating rounds, the best listing of each client: noise on a shared machine only slows
+        # down, and a burst of it then falls on both clients alike rather than on one of them.
+        modes = ("bare", "exporter")
+        rounds = [{mode: _client(sim, mode, sizes.repeat) for mode in modes} for _ in range(sizes.rounds)]
+        results = {mode: min((r[mode] for r in rounds), key=lambda r: r["wall"]) for mode in modes}
         try:
             results["sdk"] = _client(sim, "sdk", sizes.sdk_repeat)
         except RuntimeError as error:
@@ -98,7 +103,8 @@ def run(quick: bool = False) -> list[Table]:
     row("(a) with the simulator rendering every page (first pass)", uncached, "")
     table.notes.append(
         "Wall time of the listing alone (token and imports before it), best of "
-        f"{sizes.repeat} runs ((c): {sizes.sdk_repeat}); each client in its own process, the simulator in "
+        f"{sizes.repeat * sizes.rounds} runs ((a) and (b): {sizes.rounds} alternating rounds of a process with "
+        f"{sizes.repeat} listings; (c): {sizes.sdk_repeat}); each client in its own process, the simulator in "
         "another, serving each page from memory after the first pass. Simulator CPU is its process's CPU "
         "time during that listing. (b) runs without the pacer: it measures the pipeline, not the deliberate "
         "spreading of requests."
