@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -10,6 +12,15 @@ from exporter.parsing.values import parse_azure_duration, parse_time
 
 digits = st.integers(0, 10**12).map(str) | st.text("0123456789", min_size=1, max_size=25)
 fraction = st.none() | st.text("0123456789", min_size=1, max_size=12)
+
+
+def _outcome(parse: Callable[[str], float | None], text: str) -> float | type[ValueError] | None:
+    """What `parse` makes of `text`: a value, or ValueError."""
+    try:
+        result = parse(text)
+    except ValueError:
+        return ValueError
+    return result
 
 
 def general(text: str) -> float | None:
@@ -23,30 +34,14 @@ def test_iso_shape_reads_as_the_general_parser_does(hours: str | None, minutes: 
     text = "PT" + (f"{hours}H" if hours else "") + (f"{minutes}M" if minutes else "")
     if seconds is not None:
         text += seconds + (f".{frac}" if frac else "") + "S"
-    try:
-        expected: float | type[ValueError] | None = general(text)
-    except ValueError:
-        expected = ValueError
-    try:
-        got: float | type[ValueError] | None = parse_azure_duration(text)
-    except ValueError:
-        got = ValueError
-    assert got == expected
+    assert _outcome(parse_azure_duration, text) == _outcome(general, text)
 
 
 @given(digits, st.integers(0, 99), st.integers(0, 99), fraction)
 def test_timespan_shape_reads_as_the_general_parser_does(hours: str, minutes: int, seconds: int,
                                                          frac: str | None) -> None:
     text = f"{hours}:{minutes:02d}:{seconds:02d}" + (f".{frac}" if frac else "")
-    try:
-        expected: float | type[ValueError] | None = general(text)
-    except ValueError:
-        expected = ValueError
-    try:
-        got: float | type[ValueError] | None = parse_azure_duration(text)
-    except ValueError:
-        got = ValueError
-    assert got == expected
+    assert _outcome(parse_azure_duration, text) == _outcome(general, text)
 
 
 def test_recorded_shapes() -> None:
@@ -63,15 +58,6 @@ _times = st.builds(
     st.integers(0, 9999), st.integers(0, 13), st.integers(0, 32), st.integers(0, 24), st.integers(0, 60),
     st.integers(0, 59), st.text("0123456789", min_size=1, max_size=9),
 )
-
-
-def _outcome(parse: object, text: str) -> float | type[ValueError] | None:
-    assert callable(parse)
-    try:
-        result: float | None = parse(text)
-    except ValueError:
-        return ValueError
-    return result
 
 
 @given(_times)
