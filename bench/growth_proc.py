@@ -133,7 +133,8 @@ def main() -> None:
         return
     items = int(sys.argv[1])
     from exporter.azure.telemetry import ApiTelemetry  # noqa: PLC0415
-    from exporter.exposition.publisher import GZIP_LEVEL, Publisher  # noqa: PLC0415
+    from exporter.exposition.fragments import GZIP_LEVEL  # noqa: PLC0415
+    from exporter.exposition.publisher import Publisher  # noqa: PLC0415
     from exporter.model import Job  # noqa: PLC0415
     from exporter.store.job_store import VaultPoll  # noqa: PLC0415
     from exporter.web.server import prefer_scrapes  # noqa: PLC0415

@@ -112,6 +112,7 @@ def sdk(target: Target) -> Callable[[], int]:
         # The SDK's bearer policy refuses a token over plain http unless told otherwise per call.
         for job in client.backup_jobs.list(vault, rg, filter=flt, enforce_https=False):
             p = job.properties
+            assert p is not None  # the SDK types it Optional; a listed job always has it
             errors = getattr(p, "error_details", None)
             read.append((job.name, p.entity_friendly_name, p.backup_management_type, p.operation, p.status,
                          p.start_time, p.end_time, getattr(p, "duration", None), errors))

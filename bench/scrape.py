@@ -22,8 +22,8 @@ from prometheus_client import generate_latest
 from bench.common import SimProcess, Table, run_child, verdict
 from exporter.azure.telemetry import ApiTelemetry
 from exporter.config.schema import parse_config
-from exporter.exposition.fragments import FragmentRenderer
-from exporter.exposition.publisher import CONTENT_TYPE, GZIP_LEVEL, Exposition
+from exporter.exposition.fragments import GZIP_LEVEL, FragmentRenderer
+from exporter.exposition.publisher import CONTENT_TYPE, Exposition
 from exporter.exposition.text import render_text
 from exporter.service import App
 from exporter.web.server import ExporterHTTPServer, prefer_scrapes
@@ -76,7 +76,8 @@ class FloorServer(ThreadingHTTPServer):
 
 def _load(port: int, requests: int, *, gzipped: bool) -> dict[str, Any]:
     args = ["--port", str(port), "--requests", str(requests), "--clients", "8"]
-    return run_child("bench.loadgen", [*args, "--gzip"] if gzipped else args)
+    result: dict[str, Any] = run_child("bench.loadgen", [*args, "--gzip"] if gzipped else args)
+    return result
 
 
 def _best(port: int, requests: int, *, gzipped: bool, rounds: int) -> dict[str, Any]:
