@@ -16,7 +16,7 @@ generic decoder, which reads or refuses it as before.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 
@@ -57,7 +57,7 @@ _DECODER = msgspec.json.Decoder(_Page)
 # Labels seen (items, management types, operations, statuses), each its own key and value; shared
 # by the pollers' threads (setdefault is atomic) and emptied when full.
 _LABELS: dict[str, str] = {}
-_LABELS_KEPT = 65_536
+_LABELS_KEPT: Final = 65_536
 _new_job = tuple.__new__
 _FIELDS = _Properties.__struct_fields__
 
