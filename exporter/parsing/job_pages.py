@@ -16,7 +16,8 @@ generic decoder, which reads or refuses it as before.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Final
+from sys import intern
+from typing import Any
 
 import msgspec
 
@@ -54,10 +55,6 @@ class _Page(msgspec.Struct, gc=False):
 
 
 _DECODER = msgspec.json.Decoder(_Page)
-# Labels seen (items, management types, operations, statuses), each its own key and value; shared
-# by the pollers' threads (setdefault is atomic) and emptied when full.
-_LABELS: dict[str, str] = {}
-_LABELS_KEPT: Final = 65_536
 _new_job = tuple.__new__
 _FIELDS = _Properties.__struct_fields__
 
@@ -87,11 +84,8 @@ def parse_listed_job(raw: Any, errors: Counter[str]) -> Job | None:
         return parse_job(_as_dict(raw), errors)
     # One string object per distinct label, not one per job: the store's key tuples then compare
     # by identity, and a poll's 100,000 jobs hold ~4 strings fewer each until they are folded in.
-    if len(_LABELS) >= _LABELS_KEPT:
-        _LABELS.clear()
-    shared = _LABELS.setdefault
-    item, management, operation, status = shared(item, item), shared(management, management), \
-        shared(operation, operation), shared(status, status)
+    # sys.intern's strings are freed with their last reference: no table to bound.
+    item, management, operation, status = intern(item), intern(management), intern(operation), intern(status)
     start, end, duration = times_of(props.startTime, props.endTime, props.duration, errors)
     details = props.errorDetails
     error_code, error_title = (None, None) if details is None else error_labels(details, errors)

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
+from functools import lru_cache
 from string import ascii_letters
 from typing import Final
 
@@ -61,12 +62,6 @@ _FINE_FRACTION: Final = re.compile(r"\.(\d{7,})")
 _AZURE_TIME: Final = re.compile(r"(\d{4}-\d\d-\d\dT\d\d):([0-5]\d):([0-5]\d)\.(\d{1,9})Z", re.ASCII)
 # 10 ** fractional digits, by the length of the text in that shape.
 _FRACTION_SCALE: Final[dict[int, int]] = {len("2022-05-13T10:09:27.Z") + n: 10**n for n in range(1, 10)}
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_ONE_SECOND: Final = timedelta(seconds=1)
-# Unix seconds of each "YYYY-MM-DDTHH" seen: a 30-day lookback spans 720 hours. A dict's get and
-# set are atomic, so the pollers' threads share it; it is emptied when it fills.
-_HOURS: dict[str, int] = {}
-_HOURS_KEPT: Final = 8_760  # a year of hours, ~1 MB at most
 
 
 def parse_time(value: object) -> float | None:
@@ -83,9 +78,7 @@ def parse_time(value: object) -> float | None:
         match = _AZURE_TIME.fullmatch(value)
         if match is not None:
             prefix, minutes, seconds, fraction = match.groups()
-            hour = _HOURS.get(prefix)
-            if hour is None:
-                hour = _hour(prefix)
+            hour = _hour(prefix)
             if hour is not None:
                 # The same exact ratio as below (fewer than 7 digits too: timestamp() divides
                 # integer microseconds once), so both paths give the same float.
@@ -94,17 +87,15 @@ def parse_time(value: object) -> float | None:
     return _general_time(value)
 
 
+# A 30-day lookback spans 720 hours; a year of them is kept (lru_cache is thread-safe).
+@lru_cache(maxsize=8_760)
 def _hour(prefix: str) -> int | None:
-    """Unix seconds of a "YYYY-MM-DDTHH" (remembered); None when it is no valid hour."""
+    """Unix seconds of a "YYYY-MM-DDTHH"; None when it is no valid hour."""
     try:
         moment = datetime(int(prefix[:4]), int(prefix[5:7]), int(prefix[8:10]), int(prefix[11:13]), tzinfo=UTC)
     except ValueError:
         return None
-    hour = (moment - _EPOCH) // _ONE_SECOND
-    if len(_HOURS) >= _HOURS_KEPT:
-        _HOURS.clear()
-    _HOURS[prefix] = hour
-    return hour
+    return int(moment.timestamp())  # whole seconds: exact
 
 
 def _general_time(value: object) -> float | None:

@@ -76,7 +76,6 @@ def test_well_formed_jobs_take_the_typed_path() -> None:
     assert parsed.duration_seconds == 2477.9270278
 
 
-
 def test_labels_of_listed_jobs_are_one_string_each() -> None:
     # Each page decodes its labels anew; the jobs share one string per label, so a poll's 100,000
     # jobs do not each hold their own copies (bench/RESULTS.md, memory).
@@ -93,6 +92,7 @@ def test_labels_of_listed_jobs_are_one_string_each() -> None:
     assert first.item == "vm-shared"
     for field in ("item", "backup_management_type", "operation", "status"):
         assert getattr(first, field) is getattr(second, field), field
+
 
 @pytest.mark.parametrize(
     "body",
